@@ -1,0 +1,88 @@
+"""Typed settings, read once at start-up from `CXR_*` environment variables."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.errors import ConfigurationError
+
+ENV_PREFIX = "CXR_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything the edge, the worker and the CLI read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Kafka
+    kafka_bootstrap: str | None = Field(
+        None, description="host:port[,host:port]; unset = start the embedded broker"
+    )
+    kafka_idempotence: bool | None = Field(
+        None, description="idempotent producer; unset = on for a real cluster, off embedded"
+    )
+    replication_factor: int = Field(1, ge=1, le=7)
+    topic_prefix: str = "cxone"
+    partitions: int = Field(6, ge=1, le=1024)
+    publish_timeout_seconds: float = Field(5.0, gt=0, le=120)
+
+    # Edge
+    edge_host: str = "127.0.0.1"
+    edge_port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=64, le=64 * 1024 * 1024)
+    max_form_fields: int = Field(200, ge=1, le=10_000)
+
+    # Worker
+    dedup_ttl_seconds: float = Field(3600, gt=0)
+    worker_batch_size: int = Field(500, ge=1, le=10_000)
+    worker_batch_wait_seconds: float = Field(0.005, gt=0, le=5)
+    metrics_port: int = Field(9102, ge=0, le=65535, description="worker /metrics; 0 = off")
+    data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
+
+    # Data-driven parts
+    schemas_dir: Path = REPO_ROOT / "schemas"
+
+    # Logs
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _topic_prefix_is_legal(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def idempotence(self) -> bool:
+        if self.kafka_idempotence is not None:
+            return self.kafka_idempotence
+        return not self.embedded
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; a bad value stops start-up naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()
