@@ -57,9 +57,9 @@ def worker() -> None:
 @app.command()
 def topics() -> None:
     """Create the pipeline's topics where missing (idempotent) and list them."""
-    from pipeline.dev import topics_for
     from pipeline.kafka.clients import require_bootstrap
     from pipeline.kafka.topics import ensure_topics
+    from pipeline.stack import topics_for
 
     settings = load_settings()
     bootstrap = require_bootstrap(settings)

@@ -27,9 +27,11 @@ def _now() -> str:
 
 
 def brief(event_type: str, interaction_id: str, channel: str, *, drifted: bool = False,
-          **data: Any) -> dict[str, Any]:
+          customer: dict[str, str] | None = None, **data: Any) -> dict[str, Any]:
     """The original brief's simplified interaction webhook."""
-    customer = {"phoneNumber": "+15550100" + interaction_id[-3:].rjust(3, "0")}
+    if customer is None:
+        customer = ({"email": "customer@example.com"} if channel == "email"
+                    else {"phoneNumber": "+15550100" + str(sum(map(ord, interaction_id)) % 1000)})
     body: dict[str, Any] = {"id": interaction_id, "channelType": channel, "direction": "inbound",
                             "queue": {"name": "Sales"}, "skill": {"name": "Support"}, **data}
     if drifted:
