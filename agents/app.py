@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from agents import recovery_fix
 from agents.batches import run_batches
 from agents.dedup import DedupIndex
 from agents.fanout import Fanout
@@ -29,6 +30,7 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    recovery_fix.install()
     # The memory store keeps nothing on disk; each worker process gets its own folder.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     datadir = tempfile.mkdtemp(prefix="faust-", dir=settings.data_dir)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+
+from agents.delivery import Output, deliver
 from pipeline import metrics
 
 PURGE_CHUNK = 5_000
@@ -32,10 +35,17 @@ class DedupIndex:
         seen_at = self._store.get(key)
         return seen_at is not None and now_ms - seen_at < self._ttl_ms
 
-    def mark(self, partition: int, key: str, now_ms: int) -> None:
-        """Remember a key; call only after the event's outputs were acknowledged."""
-        self._table.send_changelog(partition, key, now_ms)
-        self._store[key] = now_ms
+    async def mark(self, marks: list[tuple[int, str]], now_ms: int) -> None:
+        """Remember keys; call only after the events' outputs were acknowledged.
+
+        Returns once the changelog has them, so a worker that stops right after still
+        recognises these events as duplicates when they are read again."""
+        topic = self._table.changelog_topic  # JSON keys and values, as the table reads them
+        await deliver([Output(topic, orjson.dumps(key), orjson.dumps(now_ms), None, partition)
+                       for partition, key in marks])
+        store = self._store
+        for _, key in marks:
+            store[key] = now_ms
 
     def __len__(self) -> int:
         return len(self._store)

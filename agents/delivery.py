@@ -19,7 +19,8 @@ class Output:
     topic: Any  # a faust Topic
     key: bytes | None
     value: bytes
-    headers: Headers
+    headers: Headers | None = None
+    partition: int | None = None  # None: by key, with the producer's partitioner
 
 
 async def deliver(outputs: list[Output]) -> None:
@@ -28,7 +29,8 @@ async def deliver(outputs: list[Output]) -> None:
     attempt = 0
     while pending:
         futures = [
-            await o.topic.send(key=o.key, value=o.value, headers=o.headers, force=True)
+            await o.topic.send(key=o.key, value=o.value, headers=o.headers, partition=o.partition,
+                               key_serializer="raw", value_serializer="raw", force=True)
             for o in pending
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)

@@ -56,8 +56,7 @@ class Ingest:
             if (ns := received_ns(headers)) is not None:
                 latencies.append(ns)
         await deliver(outputs)
-        for partition, key in marks:
-            self._dedup.mark(partition, key, now_ms)
+        await self._dedup.mark(marks, now_ms)
         done_ns = time.time_ns()
         for ns in latencies:
             metrics.PIPELINE_LATENCY_SECONDS.labels("channel").observe((done_ns - ns) / 1e9)

@@ -60,5 +60,20 @@ class TopicReader:
                 self.records.extend(records)
         return self.records
 
+    async def read_to_end(self, timeout: float) -> list[Any]:
+        """Read up to the end offsets as they are now; return all records so far."""
+        assert self._consumer is not None
+        consumer = self._consumer
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                return self.records
+            batch = await consumer.getmany(timeout_ms=100, max_records=10_000)
+            for records in batch.values():
+                self.records.extend(records)
+        raise TimeoutError(f"did not reach the end offsets within {timeout} s")
+
     def on(self, topic: str) -> list[Any]:
         return [r for r in self.records if r.topic == topic]

@@ -55,3 +55,47 @@ async def read(stack: Stack, topics: Sequence[str], done: Callable[[list[Any]], 
 
 def values(records: list[Any], topic: str | None = None) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records if topic is None or r.topic == topic]
+
+
+async def read_all(stack: Stack, topics: Sequence[str], timeout: float = 30) -> list[Any]:
+    """Everything on `topics` up to their current end offsets."""
+    async with TopicReader(stack.bootstrap, topics) as reader:
+        return await reader.read_to_end(timeout)
+
+
+async def wait_caught_up(stack: Stack, timeout: float = 60) -> None:
+    """Wait until the worker group committed every raw record: all input is processed."""
+    import asyncio
+    import time
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    # A consumer that names the group but never subscribes only reads its offsets.
+    probe = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap,
+                             group_id=f"{stack.settings.topic_prefix}-router",
+                             enable_auto_commit=False)
+    await probe.start()
+    try:
+        partitions = [TopicPartition(stack.topics.raw, p)
+                      for p in range(stack.settings.partitions)]
+        deadline = time.monotonic() + timeout
+        while True:
+            ends = await probe.end_offsets(partitions)
+            lag = {tp.partition: end - (await probe.committed(tp) or 0)
+                   for tp, end in ends.items()}
+            if all(v <= 0 for v in lag.values()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker group still behind, by partition: {lag}")
+            await asyncio.sleep(0.2)
+    finally:
+        await probe.stop()
+
+
+def metric(url: str, name: str) -> float | None:
+    """One sample's value from a Prometheus /metrics page (None when absent)."""
+    text = httpx.get(url, timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None

@@ -1,0 +1,147 @@
+"""What must hold when parts fail: the broker goes away, a worker restarts, keys expire."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.samples import brief, dfo
+from pipeline.stack import Stack
+from tests.integration.harness import (
+    make_stack,
+    metric,
+    post,
+    read,
+    read_all,
+    values,
+    wait_caught_up,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_stack(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    overrides = getattr(request, "param", {})
+    running = make_stack(broker.bootstrap, **overrides)
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture
+def stack_with_own_broker() -> Iterator[Stack]:
+    running = make_stack(None)
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+
+
+async def test_edge_answers_503_while_the_broker_is_down_and_recovers(
+    stack_with_own_broker: Stack,
+) -> None:
+    stack = stack_with_own_broker
+    assert (await post(stack, brief("interaction.created", "before", "sms"))).status_code == 202
+
+    stack.stop_broker()
+    for i in range(3):
+        response = await post(stack, brief("interaction.created", f"down-{i}", "sms"))
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{stack.edge_url}/readyz")).status_code == 503
+        assert (await client.get(f"{stack.edge_url}/healthz")).status_code == 200
+
+    stack.start_broker()  # same port; the embedded broker's data died with it
+    await asyncio.to_thread(stack.ensure_topics)
+    after = brief("interaction.created", "after", "sms")
+    deadline = time.monotonic() + 60
+    while (status := (await post(stack, after)).status_code) != 202:
+        assert status == 503
+        assert time.monotonic() < deadline, "edge did not recover within 60 s"
+        await asyncio.sleep(0.2)
+    records = await read(stack, [stack.topics.raw],
+                         lambda rs: any(r.value == orjson.dumps(after) for r in rs))
+    assert orjson.dumps(after) in {r.value for r in records}
+
+
+async def _post_all(stack: Stack, events: list[dict], concurrency: int = 8) -> None:
+    queue: asyncio.Queue[dict] = asyncio.Queue()
+    for event in events:
+        queue.put_nowait(event)
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = orjson.dumps(queue.get_nowait())
+            while True:  # a real sender retries until accepted
+                response = await client.post(f"{stack.edge_url}/webhooks/cxone", content=body,
+                                             headers={"content-type": "application/json"})
+                if response.status_code == 202:
+                    break
+                assert response.status_code == 503
+                await asyncio.sleep(0.1)
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        await asyncio.gather(*(sender(client) for _ in range(concurrency)))
+
+
+def _events(n: int) -> list[dict]:
+    interactions = [str(uuid.uuid4()) for _ in range(20)]
+    return [dfo("MessageCreated", interactions[i % 20], "chat", text=str(i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL],
+                         ids=["graceful", "killed"])
+async def test_worker_restarted_mid_stream_loses_nothing(own_stack: Stack,
+                                                         stop_signal: int) -> None:
+    stack = own_stack
+    first, second = _events(300), _events(200)
+    sending = asyncio.create_task(_post_all(stack, first))
+    chat = stack.topics.channel("chat")
+    await read(stack, [chat], lambda rs: len(rs) >= 50)  # mid-stream: the worker is busy
+
+    stack.stop("worker", stop_signal)
+    stack.start_worker()
+    await sending
+    await _post_all(stack, second + first[:100])  # new events, and redeliveries from before
+    await wait_caught_up(stack)
+
+    produced = [v["eventId"] for v in values(await read_all(stack, [chat]))]
+    expected = {e["eventId"] for e in first + second}
+    assert set(produced) == expected  # nothing lost, nothing unexpected
+    if stop_signal == signal.SIGTERM:
+        assert len(produced) == len(expected)  # and nothing twice
+
+
+@pytest.mark.parametrize("own_stack", [{"CXR_DEDUP_TTL_SECONDS": "2"}], indirect=True)
+async def test_dedup_keys_are_forgotten_after_the_ttl(own_stack: Stack) -> None:
+    stack = own_stack
+    event = dfo("MessageCreated", str(uuid.uuid4()), "sms")
+    chat = stack.topics.channel("sms")
+    metrics_url = f"http://{stack.settings.edge_host}:{stack.settings.metrics_port}/metrics"
+
+    assert (await post(stack, event)).status_code == 202
+    assert (await post(stack, event)).status_code == 202  # within the TTL: a duplicate
+    await wait_caught_up(stack)
+    assert len(values(await read_all(stack, [chat]))) == 1
+
+    deadline = time.monotonic() + 30  # the purge timer runs every second with this TTL
+    while metric(metrics_url, "cxr_dedup_keys") != 0:
+        assert time.monotonic() < deadline, "expired keys were not purged"
+        await asyncio.sleep(0.2)
+
+    assert (await post(stack, event)).status_code == 202  # after the TTL: new again
+    records = await read(stack, [chat], lambda rs: len(rs) >= 2)
+    assert [v["eventId"] for v in values(records)] == [event["eventId"]] * 2
