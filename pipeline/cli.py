@@ -12,6 +12,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
+from pipeline.cxone.cli import fake_cxone_command, webhooks_app  # noqa: E402
+
+app.add_typer(webhooks_app, name="webhooks")
+app.command("fake-cxone")(fake_cxone_command)
+
 
 def main() -> None:
     try:

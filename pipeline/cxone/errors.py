@@ -78,6 +78,8 @@ class RequestRejected(CxoneApiError):
 class NotFound(RequestRejected):
     """The resource does not exist."""
 
+    hint = "see the ids that exist with `cxone-router webhooks list`"
+
 
 class Conflict(RequestRejected):
     """The resource exists already."""

@@ -32,7 +32,9 @@ def _env(field: str) -> str:
 class CxoneSettings(BaseSettings):
     """Where the tenant is, how to get a token, and how hard to push its API."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # Where
     instance: str | None = Field(

@@ -139,6 +139,7 @@ def build_app(state: FakeState | None = None) -> Starlette:
         return None
 
     async def discovery(request: Request) -> Response:
+        fake.stats["discovery_requests"] += 1
         base = str(request.base_url).rstrip("/")
         return JSONResponse({
             "issuer": base,
@@ -242,7 +243,7 @@ def build_app(state: FakeState | None = None) -> Starlette:
         return JSONResponse({**fake.stats, "webhooks": len(fake.webhooks)})
 
     async def tokens(request: Request) -> Response:
-        return JSONResponse({"tokens": list(fake.tokens)})
+        return JSONResponse({"tokens": fake.issued})
 
     async def reset(request: Request) -> Response:
         fake.reset()

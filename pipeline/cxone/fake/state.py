@@ -116,11 +116,13 @@ class FakeState:
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     stats: Counter[str] = field(default_factory=Counter)
+    issued: list[str] = field(default_factory=list)  # every token ever issued, for leak tests
 
     def issue_token(self, ttl: float | None = None) -> tuple[str, float]:
         value = secrets.token_urlsafe(32)
         lifetime = self.token_ttl if ttl is None else ttl
         self.tokens[value] = IssuedToken(time.monotonic() + lifetime, ALL_SCOPES)
+        self.issued.append(value)
         return value, lifetime
 
     def valid_token(self, value: str) -> IssuedToken | None:
@@ -138,3 +140,4 @@ class FakeState:
         self.webhooks.clear()
         self.faults = Faults()
         self.stats.clear()
+        self.issued.clear()
