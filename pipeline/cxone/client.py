@@ -56,6 +56,14 @@ def _detail(response: httpx.Response) -> str:
     return text[:200] + ("..." if len(text) > 200 else "")
 
 
+class _TokenFailure(Exception):
+    """Carries a token error past the call's retry loop: the token provider retried already."""
+
+    def __init__(self, error: CxoneApiError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class CxoneClient:
     """One pooled HTTP client per tenant; use as `async with CxoneClient(settings) as cxone:`."""
 
@@ -127,17 +135,26 @@ class CxoneClient:
             await self.bucket.acquire()
             return await self._authorized(method, path, scope=scope, json=json, params=params)
 
-        return await self.retry.run(attempt, what=f"{method} {path}")
+        try:
+            return await self.retry.run(attempt, what=f"{method} {path}")
+        except _TokenFailure as failure:
+            raise failure.error from None
+
+    async def _token(self) -> AccessToken:
+        try:
+            return await self.tokens.token()
+        except CxoneApiError as error:
+            raise _TokenFailure(error) from None
 
     async def _authorized(
         self, method: str, path: str, *, scope: str, json: Any, params: dict[str, str] | None
     ) -> httpx.Response:
-        token = await self.tokens.token()
+        token = await self._token()
         response = await self._send(method, path, token, json=json, params=params)
         if response.status_code == 401:
             log.info("CXone answered 401 to %s %s; renewing the token once", method, path)
             self.tokens.invalidate(token)
-            token = await self.tokens.token()
+            token = await self._token()
             response = await self._send(method, path, token, json=json, params=params)
             if response.status_code == 401:
                 raise AuthError(

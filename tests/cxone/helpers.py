@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.cxone.settings import CxoneSettings
+from pipeline.cxone.settings import CxoneSettings, load_cxone_settings
 
 
 class FakeCxone:
@@ -65,4 +65,5 @@ def fast_settings(base_url: str, **overrides: Any) -> CxoneSettings:
         "backoff_cap_seconds": 0.05,
         "request_timeout_seconds": 5.0,
     }
-    return CxoneSettings.for_fake(base_url).model_copy(update={**defaults, **overrides})
+    demo = CxoneSettings.for_fake(base_url).model_dump()
+    return load_cxone_settings(**{**demo, **defaults, **overrides})
