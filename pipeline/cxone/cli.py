@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Annotated, TypeVar
 
 import typer
@@ -127,7 +128,7 @@ def list_(
     """List the tenant's webhook registrations: id, url, events, name (tab-separated)."""
     webhooks = _run(lambda cxone: cxone.list_webhooks())
     if as_json:
-        typer.echo(json.dumps([hook.__dict__ for hook in webhooks], indent=2))
+        typer.echo(json.dumps([asdict(hook) for hook in webhooks], indent=2))
         return
     if not webhooks:
         typer.echo("no webhooks registered", err=True)
