@@ -254,7 +254,7 @@ def _raise_for_status(response: httpx.Response, scope: str) -> None:
     raise RequestRejected(
         f"CXone rejected {where} (HTTP {status}): {_detail(response)}",
         status=status,
-        hint="this is likely a bug or an API change; run with CXR_LOG_LEVEL=debug and report it",
+        hint="the path or body may not match this tenant's API: check CXR_CXONE_WEBHOOKS_PATH",
     )
 
 
