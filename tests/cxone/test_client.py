@@ -140,8 +140,8 @@ async def test_5xx_beyond_the_retries_raises_server_error(
 async def test_a_slow_answer_times_out_and_is_retried(
     fake: FakeCxone, make_client: Callable[..., CxoneClient]
 ) -> None:
-    fake.faults(slow={"count": 1, "seconds": 2.0})
-    cxone = make_client(request_timeout_seconds=0.3)
+    fake.faults(slow={"count": 1, "seconds": 3.0})
+    cxone = make_client(request_timeout_seconds=1.0)
     await cxone.tokens.token()
     assert await cxone.list_webhooks() == []
     assert fake.stats()["api_requests"] == 2

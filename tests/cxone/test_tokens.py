@@ -73,7 +73,8 @@ async def test_cancelling_one_waiter_does_not_cancel_the_shared_renewal(
     cxone = make_client()
     impatient = asyncio.create_task(cxone.tokens.token())
     patient = asyncio.create_task(cxone.tokens.token())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # both tasks now wait on the one renewal the slow fault holds up
+    assert not impatient.done()
     impatient.cancel()
     token = await patient
     assert token.value
