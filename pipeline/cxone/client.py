@@ -25,7 +25,8 @@ from pipeline.cxone.errors import (
 from pipeline.cxone.ratelimit import Sleep, TokenBucket
 from pipeline.cxone.retry import RetryPolicy
 from pipeline.cxone.settings import CxoneSettings
-from pipeline.cxone.tokens import AccessToken, TokenProvider, _raise_for_transient, send
+from pipeline.cxone.tokens import AccessToken, TokenProvider
+from pipeline.cxone.transport import raise_for_transient, send
 from pipeline.cxone.webhooks import DEFAULT_EVENTS, Registration, Webhook, same_url
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ def _raise_for_status(response: httpx.Response, scope: str) -> None:
     status = response.status_code
     if status < 400:
         return
-    _raise_for_transient(response)
+    raise_for_transient(response)
     where = f"{response.request.method} {response.request.url.path}"
     if status == 403:
         raise ScopeError(_missing_scope(response, scope))
@@ -257,5 +258,3 @@ def _raise_for_status(response: httpx.Response, scope: str) -> None:
         hint="the path or body may not match this tenant's API: check CXR_CXONE_WEBHOOKS_PATH",
     )
 
-
-__all__ = ["CxoneApiError", "CxoneClient"]

@@ -153,7 +153,11 @@ class CxoneSettings(BaseSettings):
 
     @classmethod
     def for_fake(cls, base_url: str, *, grant: GrantType = "client_credentials") -> CxoneSettings:
-        """Settings for the fake CXone at `base_url`, with its demo credentials."""
+        """Settings for the fake CXone at `base_url`, with its demo credentials.
+
+        Where, who and which paths are fixed; the remaining knobs (rate, retries, timeouts)
+        still come from `CXR_CXONE_*` variables or their defaults.
+        """
         from pipeline.cxone.fake.state import FAKE_CREDENTIALS as fake
 
         return load_cxone_settings(

@@ -12,16 +12,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pipeline.cxone.errors import (
-    AuthError,
-    CxoneApiError,
-    DiscoveryError,
-    RateLimited,
-    ServerError,
-    Unreachable,
-)
-from pipeline.cxone.retry import RetryPolicy, parse_retry_after
+from pipeline.cxone.errors import AuthError, CxoneApiError, DiscoveryError
+from pipeline.cxone.retry import RetryPolicy
 from pipeline.cxone.settings import CxoneSettings
+from pipeline.cxone.transport import raise_for_transient, send
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +38,6 @@ class AccessToken:
         """Still good for at least `margin` seconds (half the lifetime for short tokens)."""
         margin = min(margin, (self.expires_at - self.obtained_at) / 2)
         return now < self.expires_at - margin
-
-
-async def send(
-    http: httpx.AsyncClient, request: httpx.Request, *, auth: httpx.Auth | None = None
-) -> httpx.Response:
-    """Send, turning transport failures into a retriable CXone error (no URL credentials)."""
-    try:
-        return await http.send(request, auth=auth) if auth else await http.send(request)
-    except httpx.TimeoutException as exc:
-        raise Unreachable(f"CXone did not answer in time ({type(exc).__name__})") from None
-    except httpx.TransportError as exc:
-        raise Unreachable(
-            f"cannot reach CXone at {request.url.scheme}://{request.url.netloc.decode()} "
-            f"({type(exc).__name__})"
-        ) from None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -139,7 +118,7 @@ class TokenProvider:
     async def _discover(self) -> str:
         issuer = self._settings.issuer
         response = await send(self._http, self._http.build_request("GET", issuer + DISCOVERY_PATH))
-        _raise_for_transient(response)
+        raise_for_transient(response)
         endpoint = _json_object(response).get("token_endpoint")
         if response.status_code != 200 or not isinstance(endpoint, str):
             raise DiscoveryError(
@@ -173,7 +152,7 @@ class TokenProvider:
         basic = httpx.BasicAuth(settings.client_id, settings.client_secret.get_secret_value())
         obtained_at = self._clock()
         response = await send(self._http, request, auth=basic)
-        _raise_for_transient(response)
+        raise_for_transient(response)
         body = _json_object(response)
         if response.status_code != 200:
             raise _token_refused(response.status_code, body, settings.effective_grant)
@@ -189,20 +168,6 @@ class TokenProvider:
             obtained_at=obtained_at,
             expires_at=obtained_at + float(lifetime),
             scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
-        )
-
-
-def _raise_for_transient(response: httpx.Response) -> None:
-    """Raise the retriable errors: 429 and 5xx."""
-    if response.status_code == 429:
-        raise RateLimited(
-            f"CXone rate limited {response.request.url.path} (HTTP 429)",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    if response.status_code >= 500:
-        raise ServerError(
-            f"CXone failed on {response.request.url.path} (HTTP {response.status_code})",
-            status=response.status_code,
         )
 
 
