@@ -77,6 +77,7 @@ class CxoneClient:
         rng: random.Random | None = None,
         bucket: TokenBucket | None = None,
     ) -> None:
+        settings.check_credentials()  # before any resource is opened
         self.settings = settings
         self._http = httpx.AsyncClient(
             base_url=settings.api_url,
