@@ -16,6 +16,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
+from pipeline.cxone.cli import fake_cxone_command, webhooks_app  # noqa: E402
+
+app.add_typer(webhooks_app, name="webhooks")
+app.command("fake-cxone")(fake_cxone_command)
+
 
 @app.command()
 def dev(
