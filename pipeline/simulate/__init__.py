@@ -1,0 +1,13 @@
+"""Realistic CXone traffic against the edge: `cxone-router simulate`, `dev --simulate`, `bench`.
+
+Public API:
+
+    async def run_simulation(
+        edge_url: str, profile: Profile, *, progress: bool = True,
+        stop: asyncio.Event | None = None,
+    ) -> Summary
+
+posts the traffic `profile` describes to `edge_url` (the full webhook URL) and returns what
+happened. With neither `profile.duration` nor `profile.count` it runs until `stop` is set,
+then drains the events in flight. `progress` draws a rich progress bar on stderr.
+"""
