@@ -5,12 +5,14 @@ from __future__ import annotations
 import typer
 
 from pipeline.errors import ConfigurationError
+from pipeline.simulate.cli import simulate_command
 
 app = typer.Typer(
     help="Receive NICE CXone webhooks and turn them into clean per-channel Kafka streams.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

@@ -11,3 +11,9 @@ posts the traffic `profile` describes to `edge_url` (the full webhook URL) and r
 happened. With neither `profile.duration` nor `profile.count` it runs until `stop` is set,
 then drains the events in flight. `progress` draws a rich progress bar on stderr.
 """
+
+from pipeline.simulate.profiles import Profile, parse_channel_mix
+from pipeline.simulate.runner import run_simulation
+from pipeline.simulate.summary import Summary
+
+__all__ = ["Profile", "Summary", "parse_channel_mix", "run_simulation"]

@@ -20,6 +20,7 @@ LAST_NAMES = (
     "Okafor", "Silva", "Dubois", "Kowalski", "Haddad", "Tanaka", "Jensen", "Lopez", "Novak",
 )  # fmt: skip
 EMAIL_DOMAINS = ("example.com", "example.net", "example.org", "mail.example.com")
+TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
 US_AREA_CODES = ("212", "303", "312", "415", "512", "617", "702", "801", "206", "305", "404")
 QUEUES = ("Sales", "Support", "Billing", "Retention", "Technical Support", "Claims", "Orders")
 SKILLS = {
@@ -72,7 +73,8 @@ def phone_number(rng: random.Random) -> str:
 
 def company_number(rng: random.Random) -> str:
     """A toll-free number a contact center would publish."""
-    return f"+1{rng.choice(('800', '833', '844', '855', '866', '877', '888'))}555{rng.randint(0, 9999):04d}"
+    prefix = rng.choice(TOLL_FREE_PREFIXES)
+    return f"+1{prefix}555{rng.randint(0, 9999):04d}"
 
 
 def person_name(rng: random.Random) -> tuple[str, str]:

@@ -73,7 +73,9 @@ def _case(conv: Conversation, case: _Case, at: str) -> dict[str, Any]:
     }
 
 
-def _message(conv: Conversation, message_id: str, text: str, inbound: bool, at: str) -> dict[str, Any]:
+def _message(
+    conv: Conversation, message_id: str, text: str, inbound: bool, at: str
+) -> dict[str, Any]:
     return {
         "id": message_id,
         "messageContent": {
@@ -83,7 +85,9 @@ def _message(conv: Conversation, message_id: str, text: str, inbound: bool, at: 
             "fallbackText": "Unsupported message content",
             "isAutoTranslated": False,
         },
-        "title": fakes.EMAIL_SUBJECTS[0].format(order=conv.order) if conv.channel == "email" else "",
+        "title": fakes.EMAIL_SUBJECTS[0].format(order=conv.order)
+        if conv.channel == "email"
+        else "",
         "createdAt": at,
         "isMadeByUser": not inbound,
         "direction": "inbound" if inbound else "outbound",
@@ -139,7 +143,7 @@ def _render(
                 "surname": conv.agent_last,
             }
             data["routingQueue"] = {"id": conv.queue_id, "name": conv.queue}
-        event = {
+        event: dict[str, Any] = {
             "eventId": event_id,
             "eventObject": "Message" if message is not None else "Case",
             "eventType": event_type,
@@ -157,7 +161,9 @@ def lifecycle(conv: Conversation, rng: random.Random, drifted: bool) -> list[Ste
     case = _Case()
 
     def step(stage: Stage, event_type: str, **kw: Any) -> Step:
-        return Step(stage, event_type, _render(conv, case, drifted, event_type, fakes.uuid4(rng), **kw))
+        return Step(
+            stage, event_type, _render(conv, case, drifted, event_type, fakes.uuid4(rng), **kw)
+        )
 
     def message(inbound: bool) -> tuple[str, str, bool]:
         text = (

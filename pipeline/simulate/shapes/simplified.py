@@ -22,7 +22,12 @@ def _customer(conv: Conversation) -> dict[str, str]:
 
 
 def _render(
-    conv: Conversation, event_type: str, webhook_id: str, text: str | None, agent: bool, drifted: bool
+    conv: Conversation,
+    event_type: str,
+    webhook_id: str,
+    text: str | None,
+    agent: bool,
+    drifted: bool,
 ) -> Render:
     def render(at: float) -> bytes:
         data: dict[str, Any] = {

@@ -69,6 +69,10 @@ def lifecycle(conv: Conversation, rng: random.Random, drifted: bool) -> list[Ste
     master_id = conv.case_id if rng.random() < 0.8 else fakes.numeric_id(rng)
     started: list[float] = []
     return [
-        Step(stage, _EVENT_TYPE[stage], _render(conv, stage, status, fakes.uuid4(rng), master_id, agent, started))
+        Step(
+            stage,
+            _EVENT_TYPE[stage],
+            _render(conv, stage, status, fakes.uuid4(rng), master_id, agent, started),
+        )
         for stage, status, agent in statuses
     ]
