@@ -1,0 +1,53 @@
+"""Coercions applied to a resolved value: `string` (default), `timestamp`, `any`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+_EPOCH_MS_THRESHOLD = 10_000_000_000  # numbers above this are milliseconds
+
+
+def as_string(value: Any) -> str | None:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return None  # objects and lists are not scalars
+
+
+def as_timestamp(value: Any) -> str | None:
+    """ISO-8601 with any offset, or epoch seconds/ms, as ISO-8601 UTC with milliseconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > _EPOCH_MS_THRESHOLD else value
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return as_timestamp(int(text))
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # CXone's *Utc fields carry no offset
+    else:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def as_any(value: Any) -> Any:
+    return value
+
+
+COERCIONS = {"string": as_string, "timestamp": as_timestamp, "any": as_any}
+
+
+def ns_to_iso(ns: int) -> str:
+    moment = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

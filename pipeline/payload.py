@@ -1,0 +1,74 @@
+"""Turn a raw webhook body into a JSON object; shared by the edge and the agents.
+
+CXone posts JSON; Studio's REST action posts form fields by default. Both become a dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from pipeline.errors import CxoneRouterError
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+SUPPORTED_TYPES = (JSON, FORM)
+
+
+class InvalidPayload(CxoneRouterError):
+    """The body is not a JSON object (or form) we can read."""
+
+    reason = "invalid_json"
+
+
+class UnsupportedMediaType(CxoneRouterError):
+    """The content type is neither JSON nor form-encoded."""
+
+
+def media_type(content_type: str | None) -> str:
+    """`application/json; charset=utf-8` -> `application/json`; JSON when absent."""
+    if not content_type:
+        return JSON
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base == JSON or (base.startswith("application/") and base.endswith("+json")):
+        return JSON
+    if base == FORM:
+        return FORM
+    raise UnsupportedMediaType(f"unsupported content type {base!r}; send {JSON} or {FORM}")
+
+
+def decode(body: bytes, content_type: str | None, max_form_fields: int = 1000) -> dict[str, Any]:
+    """Parse a body into a JSON object, or raise InvalidPayload saying why."""
+    kind = media_type(content_type)
+    if kind == FORM:
+        return _decode_form(body, max_form_fields)
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidPayload(f"invalid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _decode_form(body: bytes, max_fields: int) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=max_fields)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidPayload(f"invalid form body: {exc}") from None
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        previous = fields.get(name)
+        if previous is None:
+            fields[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            fields[name] = [previous, value]
+    if not fields:
+        raise InvalidPayload("empty form body")
+    return fields

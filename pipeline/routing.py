@@ -1,0 +1,76 @@
+"""Fan-out routes, read from `schemas/routes.json`: which consumer topics get a record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pipeline.mapping.conditions import compile_all
+from pipeline.mapping.errors import MappingError
+
+Filter = Callable[[dict[str, Any]], bool]
+ROUTES_FILE = "routes.json"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    filters: tuple[Filter, ...]  # empty = every record
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        return not self.filters or any(f(record) for f in self.filters)
+
+
+def _compile_filter(raw: Any, where: str) -> Filter:
+    if not isinstance(raw, dict):
+        raise MappingError(f"{where}: a filter is an object, got {raw!r}")
+    unknown = set(raw) - {"channels", "eventTypes", "where"}
+    if unknown:
+        raise MappingError(f"{where}: unknown keys {sorted(unknown)}")
+    channels = frozenset(raw.get("channels") or ())
+    event_types = frozenset(str(t).lower() for t in raw.get("eventTypes") or ())
+    where_all = compile_all(raw.get("where", []), f"{where}.where")
+
+    def matches(record: dict[str, Any]) -> bool:
+        if channels and record.get("channel") not in channels:
+            return False
+        if event_types and str(record.get("eventType") or "").lower() not in event_types:
+            return False
+        return where_all(record)
+
+    return matches
+
+
+def load_routes(schemas_dir: Path) -> tuple[Route, ...]:
+    path = schemas_dir / ROUTES_FILE
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise MappingError(f"{path}: cannot read routes: {exc}") from None
+    routes_raw = data.get("routes") if isinstance(data, dict) else None
+    if not isinstance(routes_raw, list) or not routes_raw:
+        raise MappingError(f"{path}: 'routes' must be a non-empty list")
+    routes = []
+    for i, raw in enumerate(routes_raw):
+        where = f"{path}: routes[{i}]"
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,60}", name):
+            raise MappingError(f"{where}: 'name' must be lower-case letters, digits and '-'")
+        unknown = set(raw) - {"name", "description", "any"}
+        if unknown:
+            raise MappingError(f"{where}: unknown keys {sorted(unknown)}")
+        filters = raw.get("any", [])
+        if not isinstance(filters, list):
+            raise MappingError(f"{where}: 'any' is a list of filters")
+        routes.append(Route(name, tuple(
+            _compile_filter(f, f"{where}.any[{j}]") for j, f in enumerate(filters)
+        )))
+    names = [r.name for r in routes]
+    if len(set(names)) != len(names):
+        raise MappingError(f"{path}: route names repeat: {names}")
+    return tuple(routes)
