@@ -10,6 +10,8 @@ import asyncio
 import time
 from collections import Counter
 
+import pytest
+
 from pipeline.simulate import Profile, run_simulation
 from pipeline.simulate.generators import Traffic
 
@@ -109,3 +111,14 @@ async def test_lost_events_make_the_run_not_ok(closed_port_url: str) -> None:
     assert (summary.sent, summary.lost, summary.accepted, summary.retried) == (5, 5, 0, 5)
     assert summary.statuses == {"connection-error": 5}
     assert not summary.ok
+
+
+async def test_the_progress_bar_reports_on_stderr(
+    edge: ScriptedEdge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = await run_simulation(f"{edge.url}/ok", Profile(rate=None, count=30, seed=2))
+
+    assert summary.accepted == 30
+    captured = capsys.readouterr()
+    assert "sent 30" in captured.err
+    assert captured.out == "", "stdout stays free for --json"
