@@ -32,7 +32,5 @@ class SimEvent:
     kind: Kind
     stage: Stage | None
     event_type: str
-
-    @property
-    def deliberately_bad(self) -> bool:
-        return self.kind == "malformed"
+    """The shape's own name for the event (`CaseCreated`, `interaction.updated`...); for a
+    malformed body, which way it is malformed."""

@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.simulate.conversations import new_conversation
-from pipeline.simulate.events import CHANNELS, FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, SimEvent
+from pipeline.simulate.events import (
+    CHANNELS,
+    FORM_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    Channel,
+    SimEvent,
+)
 from pipeline.simulate.generators import Traffic
 from pipeline.simulate.profiles import Profile
 from pipeline.simulate.shapes import dfo, simplified, studio
@@ -131,9 +137,9 @@ def test_bodies_decode_as_their_shape_promises(seed: int) -> None:
 
 @settings(max_examples=10, deadline=None)
 @given(seed=seeds, drifted=st.booleans(), channel=st.sampled_from(CHANNELS))
-def test_each_shape_closes_what_it_opens(seed: int, drifted: bool, channel: str) -> None:
+def test_each_shape_closes_what_it_opens(seed: int, drifted: bool, channel: Channel) -> None:
     rng = random.Random(seed)
-    conversation = new_conversation(rng, channel)  # type: ignore[arg-type]
+    conversation = new_conversation(rng, channel)
     shapes = [simplified] + ([studio] if channel == "voice" else [dfo])
     for shape in shapes:
         steps = shape.lifecycle(conversation, rng, drifted)
@@ -149,7 +155,7 @@ def test_each_shape_closes_what_it_opens(seed: int, drifted: bool, channel: str)
 @settings(max_examples=4, deadline=None, derandomize=True)
 @given(seed=seeds)
 def test_shares_are_honoured_on_large_samples(seed: int) -> None:
-    mix = {"voice": 0.1, "chat": 0.2, "sms": 0.3, "email": 0.4}
+    mix: dict[Channel, float] = {"voice": 0.1, "chat": 0.2, "sms": 0.3, "email": 0.4}
     profile = Profile(
         channels=mix, simplified=0.4, redeliveries=0.1, drift=0.2, malformed=0.02
     )  # fmt: skip
