@@ -38,13 +38,16 @@ async def show_progress(profile: Profile, tally: Tally, started: float) -> None:
         transient=False,
     )
     task = progress.add_task("", total=total)
+
+    def refresh() -> None:
+        elapsed = time.monotonic() - started
+        done = tally.sent if profile.count is not None else min(elapsed, total or 0.0)
+        progress.update(task, completed=done, description=_describe(tally, elapsed))
+
     with progress:
         try:
             while True:
-                elapsed = time.monotonic() - started
-                done = tally.sent if profile.count is not None else min(elapsed, total or 0)
-                progress.update(task, completed=done, description=_describe(tally, elapsed))
+                refresh()
                 await asyncio.sleep(REFRESH_SECONDS)
         finally:
-            elapsed = time.monotonic() - started
-            progress.update(task, description=_describe(tally, elapsed))
+            refresh()
