@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+import asyncio
 
-from pipeline.errors import ConfigurationError
+import typer
+from rich.console import Console
+
+from pipeline.errors import ConfigurationError, CxoneRouterError
+from pipeline.settings import load_settings
 from pipeline.simulate.cli import simulate_command
 
 app = typer.Typer(
@@ -15,9 +19,75 @@ app = typer.Typer(
 app.command("simulate")(simulate_command)
 
 
+@app.command()
+def dev(
+    demo: bool = typer.Option(False, "--demo", help="Post the built-in samples and show "
+                              "what lands on each topic."),
+) -> None:
+    """Run everything on one machine: the embedded broker (unless CXR_KAFKA_BOOTSTRAP is
+    set), topics, the worker and the edge. Ctrl-C stops it all."""
+    from pipeline.dev import run_dev
+    from pipeline.logs import configure_logging
+
+    settings = load_settings(log_format="console") if not _env_has("CXR_LOG_FORMAT") \
+        else load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    run_dev(settings, demo=demo, console=Console())
+
+
+@app.command()
+def edge() -> None:
+    """Serve the HTTP edge (needs CXR_KAFKA_BOOTSTRAP)."""
+    from pipeline.edge.app import serve
+    from pipeline.kafka.clients import require_bootstrap
+
+    settings = load_settings()
+    serve(settings, require_bootstrap(settings))
+
+
+@app.command()
+def worker() -> None:
+    """Run one Faust worker: dedup, normalize, fan-out (needs CXR_KAFKA_BOOTSTRAP).
+    Start more processes to scale; partitions are the unit of scale."""
+    from agents.app import run_worker
+    from pipeline.kafka.clients import require_bootstrap
+
+    settings = load_settings()
+    run_worker(settings, require_bootstrap(settings))
+
+
+@app.command()
+def topics() -> None:
+    """Create the pipeline's topics where missing (idempotent) and list them."""
+    from pipeline.kafka.clients import require_bootstrap
+    from pipeline.kafka.topics import ensure_topics
+    from pipeline.stack import topics_for
+
+    settings = load_settings()
+    bootstrap = require_bootstrap(settings)
+    names = topics_for(settings).all()
+    created = asyncio.run(ensure_topics(bootstrap, names, settings.partitions,
+                                        settings.replication_factor))
+    for name in names:
+        typer.echo(f"{name}\t{'created' if name in created else 'exists'}")
+
+
+def _env_has(name: str) -> bool:
+    import os
+
+    return name in os.environ
+
+
 def main() -> None:
     try:
         app()
     except ConfigurationError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None
+    except CxoneRouterError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

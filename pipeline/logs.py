@@ -51,6 +51,7 @@ def logging_config(fmt: str, level: str) -> dict[str, Any]:
             "faust": {"level": "WARNING" if level != "debug" else "DEBUG"},
             "mode": {"level": "WARNING" if level != "debug" else "DEBUG"},
             "uvicorn.access": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
         },
     }
 

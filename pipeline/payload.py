@@ -42,8 +42,9 @@ def media_type(content_type: str | None) -> str:
 def decode(body: bytes, content_type: str | None, max_form_fields: int = 1000) -> dict[str, Any]:
     """Parse a body into a JSON object, or raise InvalidPayload saying why."""
     kind = media_type(content_type)
-    if kind == FORM:
+    if kind == FORM and not body.lstrip().startswith(b"{"):
         return _decode_form(body, max_form_fields)
+    # JSON, or JSON sent with Studio's default form content type (a common script slip)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     topic_prefix: str = "cxone"
     partitions: int = Field(6, ge=1, le=1024)
     publish_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    embedded_broker_port: int = Field(19092, ge=0, le=65535, description="0 = any free port")
 
     # Edge
     edge_host: str = "127.0.0.1"
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     dedup_ttl_seconds: float = Field(3600, gt=0)
     worker_batch_size: int = Field(500, ge=1, le=10_000)
     worker_batch_wait_seconds: float = Field(0.005, gt=0, le=5)
+    # Group membership. Short defaults keep start-up and failover fast (the embedded broker
+    # holds a new group's first join for about the rebalance timeout); raise them for
+    # workers with long pauses.
+    rebalance_timeout_seconds: float = Field(3.0, gt=0, le=600)
+    session_timeout_seconds: float = Field(10.0, gt=0, le=600)
     metrics_port: int = Field(9102, ge=0, le=65535, description="worker /metrics; 0 = off")
     data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
 

@@ -1,0 +1,114 @@
+"""The Faust app: topics, the dedup table, the two agents and the purge timer."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import faust
+
+from agents.batches import run_batches
+from agents.dedup import DedupIndex
+from agents.fanout import Fanout
+from agents.ingest import Ingest
+from pipeline import metrics
+from pipeline.kafka.topics import Topics
+from pipeline.mapping import Normalizer
+from pipeline.routing import load_routes
+from pipeline.settings import Settings
+
+DEDUP_TABLE = "dedup"
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    # The memory store keeps nothing on disk; each worker process gets its own folder.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir = tempfile.mkdtemp(prefix="faust-", dir=settings.data_dir)
+    atexit.register(shutil.rmtree, datadir, ignore_errors=True)
+    normalizer = Normalizer.from_dir(settings.schemas_dir)
+    routes = load_routes(settings.schemas_dir)
+    topics = Topics(settings.topic_prefix, normalizer.channels, tuple(r.name for r in routes))
+
+    app = faust.App(
+        f"{settings.topic_prefix}-router",
+        broker=";".join(f"kafka://{host}" for host in bootstrap.split(",")),
+        store="memory://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        producer_enable_idempotence=settings.idempotence,
+        producer_linger_ms=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 5),
+        web_enabled=False,
+        autodiscover=False,
+    )
+    table = app.Table(
+        DEDUP_TABLE, default=None, key_type=str, value_type=int,
+        partitions=settings.partitions,
+        help="Idempotency keys seen, with the time first seen (ms)",
+    )
+    dedup = DedupIndex(table, settings.dedup_ttl_seconds)
+    dlq = _raw_topic(app, topics.dlq)
+    ingest = Ingest(
+        normalizer, dedup, {c: _raw_topic(app, topics.channel(c)) for c in normalizer.channels}, dlq
+    )
+    fanout = Fanout(routes, {r.name: _raw_topic(app, topics.fanout(r.name)) for r in routes}, dlq)
+    batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
+
+    @app.agent(_raw_topic(app, topics.raw), name="ingest")
+    async def ingest_agent(stream: Any) -> None:
+        await run_batches(stream, ingest.handle, batch_size, within)
+
+    channel_topics = app.topic(*(topics.channel(c) for c in normalizer.channels),
+                               key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw")
+
+    @app.agent(channel_topics, name="fanout")
+    async def fanout_agent(stream: Any) -> None:
+        await run_batches(stream, fanout.handle, batch_size, within)
+
+    purge_every = max(1.0, min(60.0, settings.dedup_ttl_seconds / 10))
+
+    @app.timer(purge_every)
+    async def purge_expired_keys() -> None:
+        await dedup.purge(int(time.time() * 1000))
+
+    @app.timer(5.0)
+    async def report_table_size() -> None:
+        metrics.DEDUP_KEYS.set(len(dedup))
+
+    app.cxr_topics = topics  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: Settings, bootstrap: str) -> None:
+    """Run one Faust worker until SIGINT/SIGTERM (Faust's own signal handling)."""
+    from faust.worker import Worker
+    from prometheus_client import start_http_server
+
+    from pipeline.logs import logging_config
+
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.edge_host)
+    app = create_app(settings, bootstrap)
+    worker = Worker(
+        app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_format, settings.log_level),
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()

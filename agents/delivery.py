@@ -1,0 +1,44 @@
+"""Write a batch of output records and wait until the broker acknowledged every one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline import metrics
+from pipeline.kafka.headers import Headers
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: Any  # a faust Topic
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+async def deliver(outputs: list[Output]) -> None:
+    """At-least-once: what fails is sent again, in order, until the broker takes it."""
+    pending = outputs
+    attempt = 0
+    while pending:
+        futures = [
+            await o.topic.send(key=o.key, value=o.value, headers=o.headers, force=True)
+            for o in pending
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+        if not failed:
+            return
+        attempt += 1
+        metrics.DELIVERY_RETRIES.inc(len(failed))
+        first_error = next(r for r in results if isinstance(r, BaseException))
+        log.warning("output writes failed, retrying",
+                    extra={"failed": len(failed), "attempt": attempt, "error": repr(first_error)})
+        await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))
+        pending = failed

@@ -1,0 +1,95 @@
+"""Ingest: raw webhook -> dedup -> normalize -> `<prefix>.interactions.<channel>` (or DLQ)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from agents.dedup import DedupIndex
+from agents.delivery import Output, deliver
+from pipeline import metrics
+from pipeline.dlq import dead_letter_headers
+from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
+from pipeline.mapping import DeadLetter, Normalizer
+from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode
+
+log = logging.getLogger(__name__)
+STAGE = "ingest"
+
+
+class Ingest:
+    def __init__(self, normalizer: Normalizer, dedup: DedupIndex,
+                 channel_topics: dict[str, Any], dlq_topic: Any) -> None:
+        self._normalizer = normalizer
+        self._dedup = dedup
+        self._channel_topics = channel_topics
+        self._dlq = dlq_topic
+
+    async def handle(self, events: Sequence[Any]) -> None:
+        now_ms = int(time.time() * 1000)
+        outputs: list[Output] = []
+        marks: list[tuple[int, str]] = []
+        in_batch: set[str] = set()
+        latencies: list[int] = []
+        for event in events:
+            message = event.message
+            headers = as_dict(message.headers)
+            try:
+                output, mark = self._process(message, headers, now_ms, in_batch)
+            except Exception as exc:  # noqa: BLE001 - nothing may escape an agent
+                reason = getattr(exc, "reason", "processing_error")
+                if reason == "processing_error":
+                    log.exception("ingest failed", extra={"offset": message.offset})
+                metrics.EVENTS.labels(STAGE, reason).inc()
+                outputs.append(self._dead_letter(message, headers, exc, reason))
+                continue
+            if output is None:
+                metrics.EVENTS.labels(STAGE, "duplicate").inc()
+                continue
+            metrics.EVENTS.labels(STAGE, "normalized").inc()
+            outputs.append(output)
+            marks.append(mark)  # type: ignore[arg-type]
+            if (ns := received_ns(headers)) is not None:
+                latencies.append(ns)
+        await deliver(outputs)
+        for partition, key in marks:
+            self._dedup.mark(partition, key, now_ms)
+        done_ns = time.time_ns()
+        for ns in latencies:
+            metrics.PIPELINE_LATENCY_SECONDS.labels("channel").observe((done_ns - ns) / 1e9)
+
+    def _process(self, message: Any, headers: dict[str, bytes], now_ms: int,
+                 in_batch: set[str]) -> tuple[Output | None, tuple[int, str] | None]:
+        content_type = headers.get(CONTENT_TYPE, b"application/json").decode("latin-1")
+        if message.value is None:
+            raise InvalidPayload("empty record")
+        try:
+            payload = decode(message.value, content_type)
+        except UnsupportedMediaType as exc:
+            raise InvalidPayload(str(exc)) from None
+        keys = self._normalizer.keys(payload)
+        dedup_key = self._dedup.key(message.partition, keys.idempotency_key)
+        if dedup_key in in_batch or self._dedup.seen(dedup_key, now_ms):
+            return None, None
+        record = self._normalizer.normalize(payload, received_ns(headers) or time.time_ns(), keys)
+        in_batch.add(dedup_key)
+        topic = self._channel_topics[record["channel"]]
+        output = Output(topic, record["interactionId"].encode(), orjson.dumps(record),
+                        list(headers.items()))
+        return output, (message.partition, dedup_key)
+
+    def _dead_letter(self, message: Any, headers: dict[str, bytes], exc: BaseException,
+                     reason: str) -> Output:
+        dlq_headers = dead_letter_headers(
+            reason=reason, stage=STAGE, error=exc, source_topic=message.topic,
+            source_partition=message.partition, source_offset=message.offset,
+            source_headers=headers,
+        )
+        return Output(self._dlq, message.key, message.value or b"", dlq_headers)
+
+
+__all__ = ["DeadLetter", "Ingest"]

@@ -1,0 +1,1 @@
+"""The HTTP edge: accept CXone webhooks and answer only once Kafka has them."""

@@ -1,0 +1,146 @@
+"""The Starlette edge: POST /webhooks/cxone, /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pipeline import metrics
+from pipeline.edge.body import BodyTooLarge, read_capped
+from pipeline.edge.publisher import BrokerUnavailable, Publisher
+from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
+from pipeline.kafka.topics import Topics
+from pipeline.mapping import Normalizer
+from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
+from pipeline.routing import load_routes
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = "2"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    metrics.EDGE_REQUESTS.labels(str(status)).inc()
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json(status, {"status": "rejected", "error": message}, headers)
+
+
+class Edge:
+    """Request handling; one instance per process, everything compiled at start-up."""
+
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        self.settings = settings
+        self.normalizer = Normalizer.from_dir(settings.schemas_dir)
+        routes = load_routes(settings.schemas_dir)
+        self.topics = Topics(settings.topic_prefix, self.normalizer.channels,
+                             tuple(r.name for r in routes))
+        self.publisher = Publisher(settings, bootstrap)
+
+    async def receive(self, request: Request) -> Response:
+        started = time.perf_counter()
+        received_ns = time.time_ns()
+        content_type = request.headers.get("content-type")
+        try:
+            media_type(content_type)
+            body = await read_capped(request, self.settings.max_body_bytes)
+            payload = decode(body, content_type, self.settings.max_form_fields)
+        except UnsupportedMediaType as exc:
+            return _error(415, str(exc))
+        except BodyTooLarge as exc:
+            return _error(413, str(exc))
+        except InvalidPayload as exc:
+            return _error(400, str(exc))
+
+        keys = self.normalizer.keys(payload)
+        partition_key = self.normalizer.interaction_id(payload) or keys.event_id
+        request_id = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
+        headers = [
+            (CONTENT_TYPE, (content_type or "application/json").encode("latin-1")),
+            (RECEIVED_NS, str(received_ns).encode()),
+            (REQUEST_ID, request_id.encode()),
+        ]
+        publish_started = time.perf_counter()
+        try:
+            await self.publisher.publish(self.topics.raw, partition_key.encode(), body, headers)
+        except BrokerUnavailable as exc:
+            log.warning("publish failed, answering 503",
+                        extra={"request_id": request_id, "error": str(exc)})
+            return _error(503, "event not stored, retry later",
+                          {"Retry-After": RETRY_AFTER_SECONDS})
+        now = time.perf_counter()
+        metrics.EDGE_PUBLISH_SECONDS.observe(now - publish_started)
+        metrics.EDGE_REQUEST_SECONDS.observe(now - started)
+        return _json(202, {"status": "accepted", "eventId": keys.event_id},
+                     {"X-Request-Id": request_id})
+
+    async def healthz(self, request: Request) -> Response:
+        return Response(b'{"status":"ok"}', 200, media_type="application/json")
+
+    async def readyz(self, request: Request) -> Response:
+        ok, detail = await self.publisher.ready([self.topics.raw])
+        body = orjson.dumps({"status": "ready" if ok else "not ready", "detail": detail})
+        return Response(body, 200 if ok else 503, media_type="application/json")
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(), 200, media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings, bootstrap: str) -> Starlette:
+    edge = Edge(settings, bootstrap)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await edge.publisher.start()
+        try:
+            yield
+        finally:
+            await edge.publisher.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/cxone", edge.receive, methods=["POST"]),
+            Route("/healthz", edge.healthz, methods=["GET"]),
+            Route("/readyz", edge.readyz, methods=["GET"]),
+            Route("/metrics", edge.metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.edge = edge
+    return app
+
+
+def serve(settings: Settings, bootstrap: str) -> None:
+    """Run the edge with uvicorn (uvloop + httptools) until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from pipeline.logs import logging_config
+
+    uvicorn.run(
+        create_app(settings, bootstrap),
+        host=settings.edge_host,
+        port=settings.edge_port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=logging_config(settings.log_format, settings.log_level),
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,94 @@
+"""The edge's Kafka producer: connects in the background, publishes with acks=all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from pipeline.errors import CxoneRouterError
+from pipeline.kafka.clients import producer_config
+from pipeline.kafka.headers import Headers
+from pipeline.kafka.topics import missing_topics
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(CxoneRouterError):
+    """The broker did not acknowledge the write in time: the sender should retry."""
+
+    retriable = True
+
+
+class Publisher:
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        self._settings = settings
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Start connecting; the edge serves (with 503s) until the broker answers."""
+        self._connector = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            producer = AIOKafkaProducer(**producer_config(self._settings, self._bootstrap))
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning(
+                    "producer cannot start, retrying (if the error is UnknownError during "
+                    "InitProducerId, the broker has no idempotence: CXR_KAFKA_IDEMPOTENCE=false)",
+                    extra={"error": repr(exc)},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            log.info("connected to broker", extra={"bootstrap": self._bootstrap})
+            return
+
+    async def stop(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        """Return only once the broker acknowledged the record (acks=all)."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker yet")
+        try:
+            await asyncio.wait_for(
+                producer.send_and_wait(topic, value=value, key=key, headers=headers),
+                self._settings.publish_timeout_seconds,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from None
+
+    async def ready(self, topics: list[str]) -> tuple[bool, str]:
+        if self._producer is None:
+            return False, "not connected to the broker"
+        try:
+            missing = await asyncio.wait_for(missing_topics(self._bootstrap, topics), 5)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            return False, f"broker unreachable: {exc!r}"
+        if missing:
+            return False, f"topics missing: {', '.join(missing)}"
+        return True, "ok"

@@ -1,0 +1,141 @@
+"""The whole pipeline as child processes: broker, topics, workers and edge.
+
+`dev`, the integration tests and the benchmark start it the same way. Children run in
+their own sessions (Ctrl-C reaches only the parent) and are stopped by process id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from pipeline.errors import CxoneRouterError
+from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.kafka.topics import Topics, ensure_topics
+from pipeline.mapping import Normalizer
+from pipeline.routing import load_routes
+from pipeline.settings import Settings
+
+
+class StackError(CxoneRouterError):
+    pass
+
+
+def topics_for(settings: Settings) -> Topics:
+    channels = Normalizer.from_dir(settings.schemas_dir).channels
+    routes = tuple(r.name for r in load_routes(settings.schemas_dir))
+    return Topics(settings.topic_prefix, channels, routes)
+
+
+class Stack:
+    """Starts and stops the parts; `env` holds CXR_* values for the children."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None,
+                 quiet: bool = False) -> None:
+        self.settings = settings
+        self.env = dict(env or {})
+        self.quiet = quiet
+        self.broker: EmbeddedBroker | None = None
+        self.bootstrap = settings.kafka_bootstrap or ""
+        self.topics = topics_for(settings)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.edge_url = ""
+
+    # broker and topics
+    def start_broker(self) -> str:
+        if not self.settings.embedded:
+            return self.bootstrap
+        port = self.broker.port if self.broker else self.settings.embedded_broker_port
+        self.broker = EmbeddedBroker(port=port).start()
+        self.bootstrap = self.broker.bootstrap
+        return self.bootstrap
+
+    def stop_broker(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+
+    def ensure_topics(self) -> list[str]:
+        return asyncio.run(ensure_topics(self.bootstrap, self.topics.all(),
+                                         self.settings.partitions,
+                                         self.settings.replication_factor))
+
+    # processes
+    def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {**os.environ, **self.env, "CXR_KAFKA_BOOTSTRAP": self.bootstrap}
+        if self.settings.kafka_idempotence is None:
+            env["CXR_KAFKA_IDEMPOTENCE"] = str(self.settings.idempotence).lower()
+        env.update(extra or {})
+        return env
+
+    def spawn(self, name: str, args: list[str], extra: Mapping[str, str] | None = None) -> int:
+        if name in self.processes and self.processes[name].poll() is None:
+            raise StackError(f"{name} is already running")
+        output = subprocess.DEVNULL if self.quiet else None
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *args], env=self.child_env(extra),
+            stdout=output, stderr=output, start_new_session=True,
+        )
+        return self.processes[name].pid
+
+    def start_worker(self, name: str = "worker", metrics_port: int | None = None) -> int:
+        port = metrics_port if metrics_port is not None else self.settings.metrics_port
+        return self.spawn(name, ["worker"], {"CXR_METRICS_PORT": str(port)})
+
+    def start_edge(self, port: int | None = None) -> str:
+        port = port if port is not None else self.settings.edge_port or free_port()
+        self.spawn("edge", ["edge"], {"CXR_EDGE_PORT": str(port)})
+        self.edge_url = f"http://{self.settings.edge_host}:{port}"
+        return self.edge_url
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        """Signal one child by pid and wait for it; SIGKILL when it does not stop in time."""
+        proc = self.processes.pop(name, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def exited(self) -> str | None:
+        return next((n for n, p in self.processes.items() if p.poll() is not None), None)
+
+    def wait_edge_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (name := self.exited()) is not None:
+                raise StackError(f"the {name} process exited during start-up; see its log")
+            try:
+                if httpx.get(f"{self.edge_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise StackError(f"{self.edge_url}/readyz was not ready within {timeout:.0f} s")
+
+    def start_all(self, workers: int = 1) -> None:
+        self.start_broker()
+        self.ensure_topics()
+        for i in range(workers):
+            self.start_worker(
+                "worker" if i == 0 else f"worker{i + 1}",
+                self.settings.metrics_port + i if self.settings.metrics_port else 0,
+            )
+        self.start_edge()
+        self.wait_edge_ready()
+
+    def stop_all(self) -> None:
+        for name in ["edge", *[n for n in self.processes if n != "edge"]]:
+            self.stop(name)
+        self.stop_broker()

@@ -1,0 +1,57 @@
+"""A pipeline for one test module: real broker, real worker and edge processes."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+from pipeline.kafka.embedded import free_port
+from pipeline.kafka.reader import TopicReader
+from pipeline.settings import Settings, load_settings
+from pipeline.stack import Stack
+
+_counter = itertools.count()
+
+
+def make_stack(bootstrap: str | None, **overrides: str) -> Stack:
+    """A Stack on `bootstrap` (None = its own embedded broker) with a fresh topic prefix."""
+    values = {
+        "CXR_TOPIC_PREFIX": f"t{next(_counter)}{uuid.uuid4().hex[:6]}",
+        "CXR_PARTITIONS": "4",
+        "CXR_EDGE_PORT": str(free_port()),
+        "CXR_METRICS_PORT": str(free_port()),
+        "CXR_EMBEDDED_BROKER_PORT": "0",
+        "CXR_LOG_FORMAT": "console",
+        "CXR_LOG_LEVEL": "warning",
+        "CXR_KAFKA_IDEMPOTENCE": "false",
+        "CXR_PUBLISH_TIMEOUT_SECONDS": "3",
+        **overrides,
+    }
+    if bootstrap:
+        values["CXR_KAFKA_BOOTSTRAP"] = bootstrap
+    settings: Settings = load_settings(**{k[4:].lower(): v for k, v in values.items()})
+    return Stack(settings, env=values)
+
+
+async def post(stack: Stack, body: bytes | dict[str, Any],
+               content_type: str = "application/json") -> httpx.Response:
+    if isinstance(body, dict):
+        body = orjson.dumps(body)
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(f"{stack.edge_url}/webhooks/cxone", content=body,
+                                 headers={"content-type": content_type})
+
+
+async def read(stack: Stack, topics: Sequence[str], done: Callable[[list[Any]], bool],
+               timeout: float = 30) -> list[Any]:
+    async with TopicReader(stack.bootstrap, topics) as reader:
+        return await reader.read_until(done, timeout)
+
+
+def values(records: list[Any], topic: str | None = None) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records if topic is None or r.topic == topic]
