@@ -40,7 +40,6 @@ async def run_simulation(
     tally = Tally()
     stop = stop or asyncio.Event()
     queue: asyncio.Queue[SimEvent | None] = asyncio.Queue(maxsize=profile.concurrency)
-    started = time.monotonic()
     async with contextlib.AsyncExitStack() as clients:
         senders = [
             Sender(await clients.enter_async_context(client), edge_url, profile, tally)
@@ -51,6 +50,7 @@ async def run_simulation(
             while (event := await queue.get()) is not None:
                 await sender.deliver(event)
 
+        started = time.monotonic()  # after setup, so the schedule starts with the workers
         workers = [asyncio.create_task(work(sender)) for sender in senders]
         bar = asyncio.create_task(show_progress(profile, tally, started)) if progress else None
         try:
