@@ -9,12 +9,14 @@ from rich.console import Console
 
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.settings import load_settings
+from pipeline.simulate.cli import simulate_command
 
 app = typer.Typer(
     help="Receive NICE CXone webhooks and turn them into clean per-channel Kafka streams.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("simulate")(simulate_command)
 
 from pipeline.cxone.cli import fake_cxone_command, webhooks_app  # noqa: E402
 
