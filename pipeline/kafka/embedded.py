@@ -59,7 +59,8 @@ class EmbeddedBroker:
             self.port = free_port(self.host)
         url = f"tcp://{self.host}:{self.port}"
         self.process = subprocess.Popen(
-            [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [str(broker_binary()), "broker",
+             "--listener-url", url, "--advertised-listener-url", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "error")},

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jsonpath_ng import Child, Fields, Index, Root, parse
 from jsonpath_ng.exceptions import JsonPathParserError
+from jsonpath_ng.jsonpath import Child, Fields, Index, Root
+from jsonpath_ng.parser import parse
 
 from pipeline.mapping.errors import MappingError
 
