@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import typer
 from rich.console import Console
 
+from pipeline.cxone.cli import fake_cxone_command, webhooks_app
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.settings import load_settings
 from pipeline.simulate.cli import simulate_command
@@ -16,28 +18,26 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-app.command("simulate")(simulate_command)
-
-from pipeline.cxone.cli import fake_cxone_command, webhooks_app  # noqa: E402
-
-app.add_typer(webhooks_app, name="webhooks")
-app.command("fake-cxone")(fake_cxone_command)
 
 
 @app.command()
 def dev(
     demo: bool = typer.Option(False, "--demo", help="Post the built-in samples and show "
                               "what lands on each topic."),
+    simulate: bool = typer.Option(False, "--simulate", help="Feed the pipeline with "
+                                  "simulated CXone traffic until Ctrl-C."),
+    rate: float = typer.Option(50.0, "--rate", min=0.1, help="Events per second for "
+                               "--simulate."),
 ) -> None:
     """Run everything on one machine: the embedded broker (unless CXR_KAFKA_BOOTSTRAP is
-    set), topics, the worker and the edge. Ctrl-C stops it all."""
+    set), topics, the worker, the edge and a fake CXone. Ctrl-C stops it all."""
     from pipeline.dev import run_dev
     from pipeline.logs import configure_logging
 
-    settings = load_settings(log_format="console") if not _env_has("CXR_LOG_FORMAT") \
-        else load_settings()
+    overrides = {} if "CXR_LOG_FORMAT" in os.environ else {"log_format": "console"}
+    settings = load_settings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
-    run_dev(settings, demo=demo, console=Console())
+    run_dev(settings, demo=demo, simulate_rate=rate if simulate else None, console=Console())
 
 
 @app.command()
@@ -77,10 +77,9 @@ def topics() -> None:
         typer.echo(f"{name}\t{'created' if name in created else 'exists'}")
 
 
-def _env_has(name: str) -> bool:
-    import os
-
-    return name in os.environ
+app.add_typer(webhooks_app, name="webhooks")
+app.command("fake-cxone")(fake_cxone_command)
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

@@ -1,15 +1,21 @@
-"""`cxone-router dev`: broker, topics, worker and edge in one command; Ctrl-C stops all."""
+"""`cxone-router dev`: broker, topics, worker and edge in one command; Ctrl-C stops all.
+
+Without `CXR_CXONE_INSTANCE`, a fake CXone runs beside it and the local edge is registered
+with it, so the whole path from registration to topics can be seen on one machine.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from rich.console import Console
 
 from pipeline.errors import CxoneRouterError
-from pipeline.kafka.topics import Topics
 from pipeline.settings import Settings
 from pipeline.stack import Stack
 
@@ -18,8 +24,49 @@ class DevError(CxoneRouterError):
     pass
 
 
-def run_dev(settings: Settings, *, demo: bool, console: Console,
-            after_start: Callable[[str, str, Topics], None] | None = None) -> None:
+@contextlib.contextmanager
+def fake_cxone_registration(edge_url: str, console: Console) -> Iterator[None]:
+    if os.environ.get("CXR_CXONE_INSTANCE"):
+        console.print("  CXone:     CXR_CXONE_INSTANCE is set; register a public URL with "
+                      "`cxone-router webhooks register --url ...`")
+        yield
+        return
+    from pipeline.cxone.fake.serve import FakeCxoneServer
+    from pipeline.cxone.registration import register_edge
+    from pipeline.cxone.settings import CxoneSettings
+
+    server = FakeCxoneServer()
+    base_url = server.start()
+    try:
+        webhook_id = asyncio.run(register_edge(CxoneSettings.for_fake(base_url),
+                                               f"{edge_url}/webhooks/cxone"))
+        console.print(f"  CXone:     fake tenant at {base_url}; edge registered as webhook "
+                      f"{webhook_id}")
+        yield
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def background_traffic(edge_url: str, rate: float | None, console: Console) -> Iterator[None]:
+    if rate is None:
+        yield
+        return
+    from pipeline.simulate.background import BackgroundSimulation
+    from pipeline.simulate.profiles import Profile
+
+    simulation = BackgroundSimulation(f"{edge_url}/webhooks/cxone", Profile(rate=rate)).start()
+    console.print(f"  simulate:  posting about {rate:g} events/s until Ctrl-C")
+    try:
+        yield
+    finally:
+        summary = simulation.stop(timeout=15)
+        if summary is not None:
+            console.print(summary.to_text())
+
+
+def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
+            console: Console) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -34,17 +81,17 @@ def run_dev(settings: Settings, *, demo: bool, console: Console,
             f"  bootstrap: {stack.bootstrap} ({'embedded' if stack.broker else 'external'})\n"
             f"  topics:    {', '.join(stack.topics.all())}"
         )
-        if after_start is not None:
-            after_start(stack.edge_url, stack.bootstrap, stack.topics)
-        if demo:
-            from pipeline.demo import demo as show_demo
+        with fake_cxone_registration(stack.edge_url, console):
+            if demo:
+                from pipeline.demo import demo as show_demo
 
-            show_demo(stack.edge_url, stack.bootstrap, stack.topics)
-        console.print("Serving; press Ctrl-C to stop.")
-        while not stop.is_set():
-            if (name := stack.exited()) is not None:
-                raise DevError(f"the {name} process exited; stopping everything")
-            stop.wait(0.5)
+                show_demo(stack.edge_url, stack.bootstrap, stack.topics)
+            with background_traffic(stack.edge_url, simulate_rate, console):
+                console.print("Serving; press Ctrl-C to stop.")
+                while not stop.is_set():
+                    if (name := stack.exited()) is not None:
+                        raise DevError(f"the {name} process exited; stopping everything")
+                    stop.wait(0.5)
     finally:
         console.print("stopping…")
         stack.stop_all()
