@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.errors import ConfigurationError
@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     edge_port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1024 * 1024, ge=64, le=64 * 1024 * 1024)
     max_form_fields: int = Field(200, ge=1, le=10_000)
+
+    # Edge authentication. CXone documents no signing for interaction events; where its
+    # products sign, it is HMAC-SHA256 of "{timestamp}.{body}" sent as "sha256=<hex>".
+    edge_auth: Literal["none", "hmac", "bearer", "basic"] = "none"
+    edge_allow_unauthenticated: bool = Field(
+        False, description="allow edge_auth=none on a non-loopback address"
+    )
+    edge_hmac_secrets: SecretStr | None = Field(None, description="comma-separated, for rotation")
+    edge_hmac_signature_header: str = "X-Signature"
+    edge_hmac_timestamp_header: str = "X-Timestamp"
+    edge_hmac_template: str = "{timestamp}.{body}"
+    edge_hmac_tolerance_seconds: int = Field(300, ge=1, le=86_400)
+    edge_bearer_tokens: SecretStr | None = Field(None, description="comma-separated")
+    edge_basic_users: SecretStr | None = Field(None, description="user:password,...")
 
     # Worker
     dedup_ttl_seconds: float = Field(3600, gt=0)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pipeline import metrics
+from pipeline.edge.auth import Unauthorized, build_check
 from pipeline.edge.body import BodyTooLarge, read_capped
 from pipeline.edge.publisher import BrokerUnavailable, Publisher
 from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
@@ -51,6 +52,7 @@ class Edge:
         self.topics = Topics(settings.topic_prefix, self.normalizer.channels,
                              tuple(r.name for r in routes))
         self.publisher = Publisher(settings, bootstrap)
+        self.check_auth, self.challenge = build_check(settings)
 
     async def receive(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -59,11 +61,15 @@ class Edge:
         try:
             media_type(content_type)
             body = await read_capped(request, self.settings.max_body_bytes)
+            if self.check_auth is not None:  # over the raw bytes, before parsing anything
+                self.check_auth(request.headers, body)
             payload = decode(body, content_type, self.settings.max_form_fields)
         except UnsupportedMediaType as exc:
             return _error(415, str(exc))
         except BodyTooLarge as exc:
             return _error(413, str(exc))
+        except Unauthorized as exc:
+            return _error(401, str(exc), {"WWW-Authenticate": self.challenge or ""})
         except InvalidPayload as exc:
             return _error(400, str(exc))
 

@@ -1,0 +1,55 @@
+"""An edge with HMAC authentication, over real HTTP: unsigned posts are refused, unpublished."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from pipeline.kafka.embedded import EmbeddedBroker
+from pipeline.samples import brief
+from pipeline.stack import Stack
+from tests.integration.harness import make_stack, post, read
+
+pytestmark = pytest.mark.integration
+SECRET = "integration-secret"
+
+
+@pytest.fixture(scope="module")
+def signed_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
+    stack = make_stack(broker.bootstrap, CXR_EDGE_AUTH="hmac", CXR_EDGE_HMAC_SECRETS=SECRET)
+    try:
+        stack.ensure_topics()
+        stack.start_edge()
+        stack.wait_edge_ready()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+async def test_only_signed_webhooks_are_accepted_and_published(signed_edge: Stack) -> None:
+    import httpx
+
+    unsigned = orjson.dumps(brief("interaction.created", "unsigned-1", "sms"))
+    good = orjson.dumps(brief("interaction.created", "signed-1", "sms"))
+    now = str(int(time.time()))
+    signature = hmac.new(SECRET.encode(), f"{now}.".encode() + good, hashlib.sha256).hexdigest()
+
+    refused = await post(signed_edge, unsigned)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("HMAC-SHA256")
+    async with httpx.AsyncClient() as client:
+        accepted = await client.post(
+            f"{signed_edge.edge_url}/webhooks/cxone", content=good,
+            headers={"content-type": "application/json", "x-timestamp": now,
+                     "x-signature": f"sha256={signature}"})
+    assert accepted.status_code == 202
+
+    records = await read(signed_edge, [signed_edge.topics.raw],
+                         lambda rs: any(r.value == good for r in rs))
+    assert good in {r.value for r in records}
+    assert unsigned not in {r.value for r in records}

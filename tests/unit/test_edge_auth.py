@@ -1,0 +1,73 @@
+"""Edge authentication: each mode accepts the right credentials and nothing else."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+import pytest
+
+from pipeline.edge.auth import Unauthorized, build_check
+from pipeline.errors import ConfigurationError
+from pipeline.settings import load_settings
+
+BODY = b'{"eventId":"e1"}'
+
+
+def signed(secret: str, timestamp: str, body: bytes = BODY) -> str:
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
+                                hashlib.sha256).hexdigest()
+
+
+def test_hmac_accepts_any_current_secret_and_rejects_the_rest() -> None:
+    check, challenge = build_check(load_settings(edge_auth="hmac",
+                                                 edge_hmac_secrets="old-secret,new-secret"))
+    assert check is not None and challenge
+    now = str(int(time.time()))
+    for secret in ("old-secret", "new-secret"):  # rotation: both verify
+        check({"x-signature": signed(secret, now), "x-timestamp": now}, BODY)
+    rejected = [
+        {"x-signature": signed("other", now), "x-timestamp": now},
+        {"x-signature": signed("new-secret", now, BODY + b" "), "x-timestamp": now},
+        {"x-signature": signed("new-secret", str(int(time.time()) - 3600)),
+         "x-timestamp": str(int(time.time()) - 3600)},
+        {"x-timestamp": now},
+        {"x-signature": signed("new-secret", now)},
+    ]
+    for headers in rejected:
+        with pytest.raises(Unauthorized):
+            check(headers, BODY)
+
+
+def test_bearer_and_basic() -> None:
+    bearer, _ = build_check(load_settings(edge_auth="bearer", edge_bearer_tokens="t0k3n"))
+    assert bearer is not None
+    bearer({"authorization": "Bearer t0k3n"}, BODY)
+    with pytest.raises(Unauthorized):
+        bearer({"authorization": "Bearer nope"}, BODY)
+    basic, _ = build_check(load_settings(edge_auth="basic", edge_basic_users="cxone:s3cret"))
+    assert basic is not None
+    basic({"authorization": "Basic " + base64.b64encode(b"cxone:s3cret").decode()}, BODY)
+    for value in ("Basic " + base64.b64encode(b"cxone:wrong").decode(), "Basic !!", ""):
+        with pytest.raises(Unauthorized):
+            basic({"authorization": value}, BODY)
+
+
+def test_errors_never_echo_a_secret() -> None:
+    check, _ = build_check(load_settings(edge_auth="bearer", edge_bearer_tokens="t0k3n"))
+    assert check is not None
+    with pytest.raises(Unauthorized) as refused:
+        check({"authorization": "Bearer t0k3n-guess"}, BODY)
+    assert "t0k3n" not in str(refused.value)
+    assert "t0k3n" not in repr(load_settings(edge_auth="bearer", edge_bearer_tokens="t0k3n"))
+
+
+def test_no_auth_on_a_public_address_needs_an_explicit_yes() -> None:
+    with pytest.raises(ConfigurationError, match="CXR_EDGE_AUTH"):
+        build_check(load_settings(edge_host="0.0.0.0"))
+    assert build_check(load_settings(edge_host="0.0.0.0", edge_allow_unauthenticated=True)) == (
+        None, None)
+    with pytest.raises(ConfigurationError, match="CXR_EDGE_HMAC_SECRETS"):
+        build_check(load_settings(edge_auth="hmac"))
