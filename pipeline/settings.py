@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     edge_port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1024 * 1024, ge=64, le=64 * 1024 * 1024)
     max_form_fields: int = Field(200, ge=1, le=10_000)
+    edge_rate_limit: float = Field(
+        20_000, ge=0, description="webhooks/s the edge accepts before answering 429; 0 = off"
+    )
+    edge_max_connections: int = Field(4096, ge=1, description="beyond this uvicorn answers 503")
 
     # Edge authentication. CXone documents no signing for interaction events; where its
     # products sign, it is HMAC-SHA256 of "{timestamp}.{body}" sent as "sha256=<hex>".

@@ -22,12 +22,12 @@ from pipeline.cxone.errors import (
     RequestRejected,
     ScopeError,
 )
-from pipeline.cxone.ratelimit import Sleep, TokenBucket
 from pipeline.cxone.retry import RetryPolicy
 from pipeline.cxone.settings import CxoneSettings
 from pipeline.cxone.tokens import AccessToken, TokenProvider
 from pipeline.cxone.transport import raise_for_transient, send
 from pipeline.cxone.webhooks import DEFAULT_EVENTS, Registration, Webhook, same_url
+from pipeline.ratelimit import Sleep, TokenBucket
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
 from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
+from pipeline.ratelimit import TokenBucket
 from pipeline.routing import load_routes
 from pipeline.settings import Settings
 
@@ -53,10 +54,15 @@ class Edge:
                              tuple(r.name for r in routes))
         self.publisher = Publisher(settings, bootstrap)
         self.check_auth, self.challenge = build_check(settings)
+        rate = settings.edge_rate_limit
+        self.bucket = TokenBucket(rate, max(1, int(rate))) if rate else None
 
     async def receive(self, request: Request) -> Response:
         started = time.perf_counter()
         received_ns = time.time_ns()
+        if self.bucket is not None and not self.bucket.try_take():
+            return _error(429, "rate limit exceeded, retry later",
+                          {"Retry-After": RETRY_AFTER_SECONDS})
         content_type = request.headers.get("content-type")
         try:
             media_type(content_type)
@@ -147,6 +153,7 @@ def serve(settings: Settings, bootstrap: str) -> None:
         http="httptools",
         lifespan="on",
         access_log=False,
+        limit_concurrency=settings.edge_max_connections,
         log_config=logging_config(settings.log_format, settings.log_level),
         timeout_graceful_shutdown=10,
     )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cxone.ratelimit import TokenBucket
+from pipeline.ratelimit import TokenBucket
 from tests.cxone.helpers import FakeClock
 
 
@@ -61,3 +61,11 @@ async def test_real_time_rate_is_held() -> None:
     await asyncio.gather(*(bucket.acquire() for _ in range(30)))
     # 25 calls beyond the burst need at least 25 / 50 s; only a lower bound cannot flake
     assert time.monotonic() - started >= 25 / 50 * 0.98
+
+
+def test_try_take_sheds_load_without_going_into_debt() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10, 5, clock=lambda: now[0])
+    assert [bucket.try_take() for _ in range(7)] == [True] * 5 + [False] * 2
+    now[0] = 0.1  # one token refilled, not the two refused ones owed
+    assert [bucket.try_take() for _ in range(2)] == [True, False]

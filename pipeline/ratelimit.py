@@ -1,4 +1,4 @@
-"""Client-side token bucket: stay under the tenant's limit so 429s are rare."""
+"""Token bucket: the CXone client stays under the tenant's limit; the edge sheds excess load."""
 
 from __future__ import annotations
 
@@ -42,6 +42,17 @@ class TokenBucket:
         self._updated = now
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def try_take(self) -> bool:
+        """Take one slot if one is free now; never goes into debt (for load shedding)."""
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+        self._updated = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     async def acquire(self) -> None:
         delay = self.reserve()

@@ -1,4 +1,4 @@
-"""An edge with HMAC authentication, over real HTTP: unsigned posts are refused, unpublished."""
+"""Edges with authentication and a rate limit, over real HTTP: what they refuse is not published."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ pytestmark = pytest.mark.integration
 SECRET = "integration-secret"
 
 
-@pytest.fixture(scope="module")
-def signed_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
-    stack = make_stack(broker.bootstrap, CXR_EDGE_AUTH="hmac", CXR_EDGE_HMAC_SECRETS=SECRET)
+def _edge_only(broker: EmbeddedBroker, **settings: str) -> Iterator[Stack]:
+    stack = make_stack(broker.bootstrap, **settings)
     try:
         stack.ensure_topics()
         stack.start_edge()
@@ -29,6 +28,16 @@ def signed_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def signed_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
+    yield from _edge_only(broker, CXR_EDGE_AUTH="hmac", CXR_EDGE_HMAC_SECRETS=SECRET)
+
+
+@pytest.fixture(scope="module")
+def limited_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
+    yield from _edge_only(broker, CXR_EDGE_RATE_LIMIT="5")
 
 
 async def test_only_signed_webhooks_are_accepted_and_published(signed_edge: Stack) -> None:
@@ -53,3 +62,19 @@ async def test_only_signed_webhooks_are_accepted_and_published(signed_edge: Stac
                          lambda rs: any(r.value == good for r in rs))
     assert good in {r.value for r in records}
     assert unsigned not in {r.value for r in records}
+
+
+async def test_over_the_rate_limit_the_edge_answers_429_and_publishes_nothing(
+        limited_edge: Stack) -> None:
+    bodies = [orjson.dumps(brief("interaction.created", f"burst-{i}", "chat")) for i in range(30)]
+    answers = [await post(limited_edge, body) for body in bodies]
+    accepted = [b for b, a in zip(bodies, answers, strict=True) if a.status_code == 202]
+    refused = [b for b, a in zip(bodies, answers, strict=True) if a.status_code == 429]
+    assert len(accepted) + len(refused) == len(bodies)
+    assert 5 <= len(accepted) < len(bodies) and refused
+    assert all(int(a.headers["retry-after"]) > 0 for a in answers if a.status_code == 429)
+
+    records = await read(limited_edge, [limited_edge.topics.raw],
+                         lambda rs: set(accepted) <= {r.value for r in rs})
+    published = {r.value for r in records}
+    assert set(accepted) <= published and not published & set(refused)
