@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -95,16 +96,31 @@ class Settings(BaseSettings):
         return not self.embedded
 
 
+def configuration_error(exc: ValidationError, prefix: str, what: str) -> ConfigurationError:
+    """Name each bad variable and say what is wrong, without echoing its value."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        where = f"{prefix}{field.upper()}: " if field else ""
+        problems.append(f"{where}{error['msg']}")
+    return ConfigurationError(f"invalid {what}: " + "; ".join(problems))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once; a bad value stops start-up naming the variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
-        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+        raise configuration_error(exc, ENV_PREFIX, "settings") from None
 
 
 @lru_cache(maxsize=1)

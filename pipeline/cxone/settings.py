@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -10,19 +9,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.errors import ConfigurationError
+from pipeline.settings import configuration_error, is_loopback
 
 ENV_PREFIX = "CXR_CXONE_"
 
 GrantType = Literal["auto", "client_credentials", "password"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _env(field: str) -> str:
@@ -100,7 +91,7 @@ class CxoneSettings(BaseSettings):
             if url is None or self.allow_insecure_http:
                 continue
             parts = urlsplit(url)
-            if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
                 raise ValueError(
                     f"{_env(name)} uses plain http to a non-loopback host; use https "
                     f"(or set {_env('allow_insecure_http')}=true for a test tenant)"
@@ -179,9 +170,4 @@ def load_cxone_settings(**overrides: object) -> CxoneSettings:
     try:
         return CxoneSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            where = f"{_env(field)}: " if field else ""
-            problems.append(f"{where}{error['msg']}")
-        raise ConfigurationError("invalid CXone settings: " + "; ".join(problems)) from None
+        raise configuration_error(exc, ENV_PREFIX, "CXone settings") from None

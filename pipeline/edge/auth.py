@@ -11,12 +11,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import time
 from collections.abc import Callable, Mapping
 
 from pipeline.errors import ConfigurationError, CxoneRouterError
-from pipeline.settings import Settings
+from pipeline.settings import Settings, is_loopback
 
 Headers = Mapping[str, str]
 
@@ -106,20 +105,11 @@ def _basic_check(settings: Settings) -> Check:
     return check
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def build_check(settings: Settings) -> tuple[Check | None, str | None]:
     """The request check and the WWW-Authenticate challenge for the configured mode."""
     mode = settings.edge_auth
     if mode == "none":
-        if not _is_loopback(settings.edge_host) and not settings.edge_allow_unauthenticated:
+        if not is_loopback(settings.edge_host) and not settings.edge_allow_unauthenticated:
             raise ConfigurationError(
                 f"CXR_EDGE_HOST={settings.edge_host} is reachable from other machines but "
                 "CXR_EDGE_AUTH is none: set CXR_EDGE_AUTH to hmac, bearer or basic, or "
