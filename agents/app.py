@@ -13,6 +13,7 @@ import faust
 from agents import recovery_fix
 from agents.batches import run_batches
 from agents.dedup import DedupIndex
+from agents.delivery import Writer
 from agents.fanout import Fanout
 from agents.ingest import Ingest
 from pipeline import metrics
@@ -62,12 +63,11 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         partitions=settings.partitions,
         help="Idempotency keys seen, with the time first seen (ms)",
     )
-    dedup = DedupIndex(table, settings.dedup_ttl_seconds)
-    dlq = _raw_topic(app, topics.dlq)
-    ingest = Ingest(
-        normalizer, dedup, {c: _raw_topic(app, topics.channel(c)) for c in normalizer.channels}, dlq
-    )
-    fanout = Fanout(routes, {r.name: _raw_topic(app, topics.fanout(r.name)) for r in routes}, dlq)
+    writer = Writer(app.producer)
+    dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer)
+    ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
+                    topics.dlq, writer)
+    fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes}, topics.dlq, writer)
     batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
 
     @app.agent(_raw_topic(app, topics.raw), name="ingest")

@@ -12,15 +12,16 @@ from typing import Any
 
 import orjson
 
-from agents.delivery import Output, deliver
+from agents.delivery import Output, Writer
 from pipeline import metrics
 
 PURGE_CHUNK = 5_000
 
 
 class DedupIndex:
-    def __init__(self, table: Any, ttl_seconds: float) -> None:
+    def __init__(self, table: Any, ttl_seconds: float, writer: Writer) -> None:
         self._table = table
+        self._writer = writer
         self._ttl_ms = int(ttl_seconds * 1000)
 
     @property
@@ -40,9 +41,11 @@ class DedupIndex:
 
         Returns once the changelog has them, so a worker that stops right after still
         recognises these events as duplicates when they are read again."""
-        topic = self._table.changelog_topic  # JSON keys and values, as the table reads them
-        await deliver([Output(topic, orjson.dumps(key), orjson.dumps(now_ms), None, partition)
-                       for partition, key in marks])
+        topic = self._table.changelog_topic.get_topic_name()  # JSON, as the table reads it
+        await self._writer.deliver([
+            Output(topic, orjson.dumps(key), orjson.dumps(now_ms), None, partition)
+            for partition, key in marks
+        ])
         store = self._store
         for _, key in marks:
             store[key] = now_ms

@@ -16,21 +16,31 @@ MAX_BACKOFF_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    topic: Any  # a faust Topic
+    topic: str
     key: bytes | None
     value: bytes
     headers: Headers | None = None
     partition: int | None = None  # None: by key, with the producer's partitioner
 
 
-async def deliver(outputs: list[Output]) -> None:
-    """At-least-once: what fails is sent again, in order, until the broker takes it."""
+class Writer:
+    """Writes go straight to the app's producer: bytes in, no Faust Topic or FutureMessage
+    per record; the same producer, ordering and acks, for less work per record."""
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+
+    async def deliver(self, outputs: list[Output]) -> None:
+        """At-least-once: what fails is sent again, in order, until the broker takes it."""
+        await deliver(self._producer, outputs)
+
+
+async def deliver(producer: Any, outputs: list[Output]) -> None:
     pending = outputs
     attempt = 0
     while pending:
         futures = [
-            await o.topic.send(key=o.key, value=o.value, headers=o.headers, partition=o.partition,
-                               key_serializer="raw", value_serializer="raw", force=True)
+            await producer.send(o.topic, o.key, o.value, o.partition, None, o.headers)
             for o in pending
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from agents.delivery import Output, deliver
+from agents.delivery import Output, Writer
 from pipeline import metrics
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.headers import as_dict, received_ns
@@ -20,10 +20,11 @@ STAGE = "fanout"
 
 
 class Fanout:
-    def __init__(self, routes: Sequence[Route], route_topics: dict[str, Any],
-                 dlq_topic: Any) -> None:
+    def __init__(self, routes: Sequence[Route], route_topics: dict[str, str], dlq_topic: str,
+                 writer: Writer) -> None:
         self._routes = [(r, route_topics[r.name]) for r in routes]
         self._dlq = dlq_topic
+        self._writer = writer
 
     async def handle(self, events: Sequence[Any]) -> None:
         outputs: list[Output] = []
@@ -50,7 +51,7 @@ class Fanout:
             metrics.EVENTS.labels(STAGE, "routed").inc()
             if (ns := received_ns(headers)) is not None:
                 latencies.append(ns)
-        await deliver(outputs)
+        await self._writer.deliver(outputs)
         done_ns = time.time_ns()
         for ns in latencies:
             metrics.PIPELINE_LATENCY_SECONDS.labels("fanout").observe((done_ns - ns) / 1e9)

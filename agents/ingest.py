@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from agents.dedup import DedupIndex
-from agents.delivery import Output, deliver
+from agents.delivery import Output, Writer
 from pipeline import metrics
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
@@ -23,11 +23,12 @@ STAGE = "ingest"
 
 class Ingest:
     def __init__(self, normalizer: Normalizer, dedup: DedupIndex,
-                 channel_topics: dict[str, Any], dlq_topic: Any) -> None:
+                 channel_topics: dict[str, str], dlq_topic: str, writer: Writer) -> None:
         self._normalizer = normalizer
         self._dedup = dedup
         self._channel_topics = channel_topics
         self._dlq = dlq_topic
+        self._writer = writer
 
     async def handle(self, events: Sequence[Any]) -> None:
         now_ms = int(time.time() * 1000)
@@ -55,7 +56,7 @@ class Ingest:
             marks.append(mark)  # type: ignore[arg-type]
             if (ns := received_ns(headers)) is not None:
                 latencies.append(ns)
-        await deliver(outputs)
+        await self._writer.deliver(outputs)
         await self._dedup.mark(marks, now_ms)
         done_ns = time.time_ns()
         for ns in latencies:
