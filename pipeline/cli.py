@@ -8,6 +8,7 @@ import os
 import typer
 from rich.console import Console
 
+from pipeline.bench.cli import bench_command
 from pipeline.cxone.cli import fake_cxone_command, webhooks_app
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.settings import load_settings
@@ -80,6 +81,7 @@ def topics() -> None:
 app.add_typer(webhooks_app, name="webhooks")
 app.command("fake-cxone")(fake_cxone_command)
 app.command("simulate")(simulate_command)
+app.command("bench")(bench_command)
 
 
 def main() -> None:

@@ -1,0 +1,63 @@
+"""`cxone-router bench`: run every phase, write bench.json and bench.md."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from pipeline.bench import phases, report
+from pipeline.settings import load_settings
+
+
+def bench_command(
+    out: Path = typer.Option(Path("bench-results"), "--out", help="Folder for bench.json "
+                             "and bench.md."),
+    smoke: bool = typer.Option(False, "--smoke", help="A few seconds per phase: checks the "
+                               "bench works, measures nothing worth quoting."),
+    events: int = typer.Option(100_000, "--events", min=100, help="Events pre-produced for "
+                               "the pipeline phases."),
+    connections: int = typer.Option(64, "--connections", min=1, help="Concurrent "
+                                    "connections of the edge phase."),
+    seconds: float = typer.Option(20.0, "--seconds", min=1, help="Length of the edge and "
+                                  "latency phases."),
+    memory_keys: int = typer.Option(1_000_000, "--memory-keys", min=0, help="Distinct dedup "
+                                    "keys for the memory phase (0 skips it)."),
+) -> None:
+    """Measure the edge, one and two workers, end-to-end latency at 1,000 events/s and
+    the worker's memory, on the embedded broker (or CXR_KAFKA_BOOTSTRAP)."""
+    if smoke:
+        events, seconds, memory_keys = min(events, 2_000), 2.0, min(memory_keys, 2_000)
+    base = load_settings()
+    console = Console(stderr=True)
+    command = "cxone-router " + shlex.join(sys.argv[1:])
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console) as progress:
+        def step(description: str) -> TaskID:
+            return progress.add_task(description, total=1)
+
+        task = step(f"edge: {connections} connections for {seconds:g} s")
+        edge = phases.edge_phase(base, seconds, connections)
+        progress.update(task, completed=1)
+        workers = []
+        for count in (1, 2):
+            task = step(f"pipeline: {events:,} events, {count} worker(s)")
+            workers.append(phases.pipeline_phase(base, events, count))
+            progress.update(task, completed=1)
+        rate = 100.0 if smoke else 1_000.0
+        task = step(f"latency: {rate:g} events/s for {seconds:g} s")
+        latency = phases.latency_phase(base, rate, seconds)
+        progress.update(task, completed=1)
+        memory = None
+        if memory_keys:
+            task = step(f"memory: {memory_keys:,} distinct dedup keys")
+            memory = phases.memory_phase(base, memory_keys)
+            progress.update(task, completed=1)
+    result = report.build(command, phases.machine(), edge, workers, latency, memory)
+    json_path, md_path = report.write(result, out)
+    Console().print(md_path.read_text())
+    console.print(f"written: {json_path} and {md_path}")

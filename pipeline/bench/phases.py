@@ -1,0 +1,285 @@
+"""The benchmark's phases. Each starts the parts it needs with `Stack` and stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from pipeline.bench.traffic import Webhook, webhooks
+from pipeline.kafka.embedded import free_port
+from pipeline.kafka.reader import TopicReader
+from pipeline.settings import Settings, load_settings
+from pipeline.stack import Stack
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def new_stack(base: Settings, **env: str) -> Stack:
+    values = {
+        "CXR_TOPIC_PREFIX": f"bench{int(time.time() * 1000) % 10**8}",
+        "CXR_EDGE_PORT": str(free_port()),
+        "CXR_METRICS_PORT": str(free_port()),
+        "CXR_EMBEDDED_BROKER_PORT": "0",
+        "CXR_LOG_LEVEL": "warning",
+        "CXR_EDGE_RATE_LIMIT": "0",
+        **env,
+    }
+    if base.kafka_bootstrap:
+        values["CXR_KAFKA_BOOTSTRAP"] = base.kafka_bootstrap
+    settings = load_settings(**{k[4:].lower(): v for k, v in values.items()})
+    return Stack(settings, env=values, quiet=True)
+
+
+# ---- 1. the edge alone ---------------------------------------------------------------
+
+
+@dataclass
+class EdgeResult:
+    connections: int
+    seconds: float
+    accepted_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_202: dict[str, int]
+    loadgen_cpu_share: float  # of one core: well below 1.0 = the generator had room to spare
+
+
+def edge_phase(base: Settings, seconds: float, connections: int) -> EdgeResult:
+    stack = new_stack(base)
+    try:
+        stack.start_broker()
+        stack.ensure_topics()
+        stack.start_edge()
+        stack.wait_edge_ready()
+        bodies = [(w.body.hex(), w.content_type) for w in webhooks(2_000, seed=11)]
+        with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as file:
+            file.write(orjson.dumps(bodies))
+        host, port = stack.settings.edge_host, stack.edge_url.rsplit(":", 1)[1]
+        # a short warm-up, then the measured run
+        for run_seconds in (min(2.0, seconds), seconds):
+            done = subprocess.run(
+                [sys.executable, "-m", "pipeline.bench.loadgen", host, port, "/webhooks/cxone",
+                 str(run_seconds), str(connections), file.name],
+                capture_output=True,
+            )
+            if done.returncode:
+                raise RuntimeError(f"load generator failed: {done.stderr.decode()[-2000:]}")
+            out = done.stdout
+        Path(file.name).unlink()
+    finally:
+        stack.stop_all()
+    result = orjson.loads(out)
+    statuses = {str(k): v for k, v in result["statuses"].items()}
+    latencies = [ns / 1e6 for ns in result["latencies_ns"]]
+    return EdgeResult(
+        connections=connections, seconds=round(result["seconds"], 2),
+        accepted_per_second=round(statuses.get("202", 0) / result["seconds"], 1),
+        p50_ms=round(percentile(latencies, 0.50), 2), p99_ms=round(percentile(latencies, 0.99), 2),
+        non_202={k: v for k, v in statuses.items() if k != "202"},
+        loadgen_cpu_share=round(result["cpu_seconds"] / result["seconds"], 2),
+    )
+
+
+# ---- 2 and 3. the pipeline: raw topic to the last fan-out write -----------------------
+
+
+async def _produce(stack: Stack, events: list[Webhook]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(stack.topics.raw, w.body, key=w.key, headers=[
+                ("content-type", w.content_type.encode()),
+                ("cxr-received-ns", str(time.time_ns()).encode())])
+            for w in events
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _count(stack: Stack, topics: list[str]) -> tuple[int, int, int]:
+    """Records on `topics` and their first and last timestamps (ms)."""
+    async with TopicReader(stack.bootstrap, topics) as reader:
+        records = await reader.read_to_end(300)
+    stamps = [r.timestamp for r in records]
+    return len(records), min(stamps, default=0), max(stamps, default=0)
+
+
+@dataclass
+class PipelineResult:
+    workers: int
+    events: int
+    events_per_second: float
+    seconds: float
+
+
+async def _pipeline(base: Settings, events: list[Webhook], workers: int,
+                    timeout: float) -> PipelineResult:
+    stack = new_stack(base)
+    try:
+        await asyncio.to_thread(stack.start_broker)
+        await asyncio.to_thread(stack.ensure_topics)
+        await _produce(stack, events)
+        for i in range(workers):
+            stack.start_worker(f"worker{i}", metrics_port=0)
+        channels = [stack.topics.channel(c) for c in stack.topics.channels]
+        analytics = [stack.topics.fanout("analytics")]
+        deadline = time.monotonic() + timeout
+        while (done := await _count(stack, analytics))[0] < len(events):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {done[0]} of {len(events)} events reached fan-out")
+            await asyncio.sleep(0.5)
+        _, first_consumed, _ = await _count(stack, channels)
+        seconds = (done[2] - first_consumed) / 1000  # from the first write: no group join
+        return PipelineResult(workers, len(events), round(len(events) / seconds, 1),
+                              round(seconds, 2))
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+
+
+def pipeline_phase(base: Settings, count: int, workers: int) -> PipelineResult:
+    return asyncio.run(_pipeline(base, webhooks(count, seed=23), workers,
+                                 timeout=60 + count / 500))
+
+
+# ---- end-to-end latency at a fixed offered rate -----------------------------------------
+
+
+async def _warm_up(stack: Stack) -> None:
+    from pipeline.samples import brief
+
+    body = orjson.dumps(brief("interaction.created", "bench-warm-up", "chat"))
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{stack.edge_url}/webhooks/cxone", content=body,
+                                     headers={"content-type": "application/json"})
+    response.raise_for_status()
+    async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as reader:
+        await reader.read_until(lambda records: bool(records), timeout=120)
+
+
+@dataclass
+class LatencyResult:
+    offered_per_second: float
+    seconds: float
+    events: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult:
+    from pipeline.simulate.profiles import Profile
+    from pipeline.simulate.runner import run_simulation
+
+    stack = new_stack(base)
+    try:
+        await asyncio.to_thread(stack.start_all)
+        await _warm_up(stack)  # the worker's start and group join are not latency
+        profile = Profile(rate=rate, duration=seconds, redeliveries=0.0, malformed=0.0,
+                          concurrency=32, seed=5)
+        summary = await run_simulation(f"{stack.edge_url}/webhooks/cxone", profile,
+                                       progress=False)
+        accepted = summary.accepted
+        analytics = [stack.topics.fanout("analytics")]
+        deadline = time.monotonic() + 120
+        while True:
+            async with TopicReader(stack.bootstrap, analytics) as reader:
+                records = await reader.read_to_end(120)
+            if len(records) > accepted or time.monotonic() > deadline:  # + the warm-up
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+    latencies = [r.timestamp - int(dict(r.headers)["cxr-received-ns"]) / 1e6
+                 for r in records if r.key != b"bench-warm-up"]
+    return LatencyResult(rate, seconds, len(records), round(percentile(latencies, 0.50), 1),
+                         round(percentile(latencies, 0.95), 1),
+                         round(percentile(latencies, 0.99), 1))
+
+
+def latency_phase(base: Settings, rate: float, seconds: float) -> LatencyResult:
+    return asyncio.run(_latency(base, rate, seconds))
+
+
+# ---- memory after N distinct dedup keys ----------------------------------------------------
+
+
+@dataclass
+class MemoryResult:
+    dedup_keys: int
+    worker_rss_mib: float
+    rss_before_mib: float
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _metric(url: str, name: str) -> float:
+    for line in httpx.get(url, timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def _memory(base: Settings, keys: int) -> MemoryResult:
+    stack = new_stack(base, CXR_DEDUP_TTL_SECONDS="86400")
+    try:
+        await asyncio.to_thread(stack.start_broker)
+        await asyncio.to_thread(stack.ensure_topics)
+        pid = stack.start_worker("worker", metrics_port=stack.settings.metrics_port)
+        await asyncio.sleep(5)
+        before = _rss_mib(pid)
+        batch = 50_000
+        for start in range(0, keys, batch):  # small distinct events, in slices to bound memory
+            await _produce(stack, [
+                Webhook(orjson.dumps({"eventId": f"mem-{i}", "eventType": "MessageCreated",
+                                      "data": {"id": f"int-{i % 5000}", "channelType": "chat"}}),
+                        "application/json", f"int-{i % 5000}".encode())
+                for i in range(start, min(keys, start + batch))
+            ])
+        url = f"http://{stack.settings.edge_host}:{stack.settings.metrics_port}/metrics"
+        deadline = time.monotonic() + 120 + keys / 1000
+        while _metric(url, "cxr_dedup_keys") < keys:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the worker did not hold every key in time")
+            await asyncio.sleep(1)
+        return MemoryResult(keys, _rss_mib(pid), before)
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+
+
+def memory_phase(base: Settings, keys: int) -> MemoryResult:
+    return asyncio.run(_memory(base, keys))
+
+
+def machine() -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown")
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"cpus": os.cpu_count(), "cpu_model": model,
+            "memory_gib": round(mem_kib / 1024**2, 1), "python": platform.python_version(),
+            "kernel": platform.release()}
+
