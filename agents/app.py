@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from agents import recovery_fix
+from agents import faust_patches
 from agents.batches import run_batches
 from agents.dedup import DedupIndex
 from agents.delivery import Writer
@@ -31,7 +31,7 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
-    recovery_fix.install()
+    faust_patches.install(settings.fetch_wait_ms)
     # The memory store keeps nothing on disk; each worker process gets its own folder.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     datadir = tempfile.mkdtemp(prefix="faust-", dir=settings.data_dir)

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # workers with long pauses.
     rebalance_timeout_seconds: float = Field(3.0, gt=0, le=600)
     session_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    fetch_max_wait_ms: int | None = Field(
+        None, ge=1, le=30_000, description="consumer long-poll; unset = 10 embedded, 500 real"
+    )
     metrics_port: int = Field(9102, ge=0, le=65535, description="worker /metrics; 0 = off")
     data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
 
@@ -88,6 +91,12 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.kafka_bootstrap is None
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        if self.fetch_max_wait_ms is not None:
+            return self.fetch_max_wait_ms
+        return 10 if self.embedded else 500
 
     @property
     def idempotence(self) -> bool:

@@ -69,8 +69,11 @@ class Stack:
     # processes
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {**os.environ, **self.env, "CXR_KAFKA_BOOTSTRAP": self.bootstrap}
+        # children see a bootstrap address; they inherit what "embedded" decided here
         if self.settings.kafka_idempotence is None:
             env["CXR_KAFKA_IDEMPOTENCE"] = str(self.settings.idempotence).lower()
+        if self.settings.fetch_max_wait_ms is None:
+            env["CXR_FETCH_MAX_WAIT_MS"] = str(self.settings.fetch_wait_ms)
         env.update(extra or {})
         return env
 

@@ -29,6 +29,7 @@ def make_stack(bootstrap: str | None, **overrides: str) -> Stack:
         "CXR_LOG_FORMAT": "console",
         "CXR_LOG_LEVEL": "warning",
         "CXR_KAFKA_IDEMPOTENCE": "false",
+        "CXR_FETCH_MAX_WAIT_MS": "10",  # the embedded broker holds long polls (faust_patches)
         "CXR_PUBLISH_TIMEOUT_SECONDS": "3",
         **overrides,
     }
