@@ -64,4 +64,5 @@ class DedupIndex:
                 store.pop(key, None)
             await asyncio.sleep(0)
         metrics.DEDUP_KEYS.set(len(store))
+        metrics.DEDUP_PURGED.inc(len(expired))
         return len(expired)

@@ -26,6 +26,7 @@ PIPELINE_LATENCY_SECONDS = Histogram(
     ["stage"], buckets=LATENCY_BUCKETS,
 )
 DEDUP_KEYS = Gauge("cxr_dedup_keys", "Idempotency keys held by this worker's dedup table")
+DEDUP_PURGED = Counter("cxr_dedup_purged_total", "Idempotency keys forgotten after their TTL")
 DELIVERY_RETRIES = Counter(
     "cxr_delivery_retries_total", "Output writes retried after the broker refused or timed out"
 )
