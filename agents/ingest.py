@@ -14,7 +14,7 @@ from agents.delivery import Output, Writer
 from pipeline import metrics
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
-from pipeline.mapping import DeadLetter, Normalizer
+from pipeline.mapping import Normalizer
 from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Ingest:
             message = event.message
             headers = as_dict(message.headers)
             try:
-                output, mark = self._process(message, headers, now_ms, in_batch)
+                processed = self._process(message, headers, now_ms, in_batch)
             except Exception as exc:  # noqa: BLE001 - nothing may escape an agent
                 reason = getattr(exc, "reason", "processing_error")
                 if reason == "processing_error":
@@ -48,12 +48,12 @@ class Ingest:
                 metrics.EVENTS.labels(STAGE, reason).inc()
                 outputs.append(self._dead_letter(message, headers, exc, reason))
                 continue
-            if output is None:
+            if processed is None:
                 metrics.EVENTS.labels(STAGE, "duplicate").inc()
                 continue
             metrics.EVENTS.labels(STAGE, "normalized").inc()
-            outputs.append(output)
-            marks.append(mark)  # type: ignore[arg-type]
+            outputs.append(processed[0])
+            marks.append(processed[1])
             if (ns := received_ns(headers)) is not None:
                 latencies.append(ns)
         await self._writer.deliver(outputs)
@@ -63,7 +63,8 @@ class Ingest:
             metrics.PIPELINE_LATENCY_SECONDS.labels("channel").observe((done_ns - ns) / 1e9)
 
     def _process(self, message: Any, headers: dict[str, bytes], now_ms: int,
-                 in_batch: set[str]) -> tuple[Output | None, tuple[int, str] | None]:
+                 in_batch: set[str]) -> tuple[Output, tuple[int, str]] | None:
+        """The channel record and its dedup mark; None for a duplicate."""
         content_type = headers.get(CONTENT_TYPE, b"application/json").decode("latin-1")
         if message.value is None:
             raise InvalidPayload("empty record")
@@ -74,7 +75,7 @@ class Ingest:
         keys = self._normalizer.keys(payload)
         dedup_key = self._dedup.key(message.partition, keys.idempotency_key)
         if dedup_key in in_batch or self._dedup.seen(dedup_key, now_ms):
-            return None, None
+            return None
         record = self._normalizer.normalize(payload, received_ns(headers) or time.time_ns(), keys)
         in_batch.add(dedup_key)
         topic = self._channel_topics[record["channel"]]
@@ -91,5 +92,3 @@ class Ingest:
         )
         return Output(self._dlq, message.key, message.value or b"", dlq_headers)
 
-
-__all__ = ["DeadLetter", "Ingest"]
