@@ -31,6 +31,7 @@ from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
+WEBHOOK_PATH = "/webhooks/cxone"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -128,7 +129,7 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/webhooks/cxone", edge.receive, methods=["POST"]),
+            Route(WEBHOOK_PATH, edge.receive, methods=["POST"]),
             Route("/healthz", edge.healthz, methods=["GET"]),
             Route("/readyz", edge.readyz, methods=["GET"]),
             Route("/metrics", edge.metrics, methods=["GET"]),
@@ -139,6 +140,23 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
     return app
 
 
+def fast_path(app: Starlette) -> Any:
+    """Send `POST /webhooks/cxone` straight to the handler, past Starlette's middleware
+    and router (about a third of the edge's CPU per request); everything else, errors
+    included, goes through the Starlette app as usual."""
+    receive_webhook = app.state.edge.receive
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope["path"] == WEBHOOK_PATH
+                and scope["method"] == "POST"):
+            response = await receive_webhook(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return asgi
+
+
 def serve(settings: Settings, bootstrap: str) -> None:
     """Run the edge with uvicorn (uvloop + httptools) until SIGINT/SIGTERM."""
     import uvicorn
@@ -146,7 +164,7 @@ def serve(settings: Settings, bootstrap: str) -> None:
     from pipeline.logs import logging_config
 
     uvicorn.run(
-        create_app(settings, bootstrap),
+        fast_path(create_app(settings, bootstrap)),
         host=settings.edge_host,
         port=settings.edge_port,
         loop="uvloop",
