@@ -31,26 +31,33 @@ class Writer:
         self._producer = producer
 
     async def deliver(self, outputs: list[Output]) -> None:
-        """At-least-once: what fails is sent again, in order, until the broker takes it."""
-        await deliver(self._producer, outputs)
+        """At-least-once: what fails is sent again, in order, until the broker takes it.
 
+        A send that fails before it is queued (the producer raises at once, as Faust does
+        when the broker is away) counts as a failed write too, so nothing escapes."""
+        pending = outputs
+        attempt = 0
+        while pending:
+            queued = [await self._queue(o) for o in pending]  # in order: per-key order holds
+            results = await asyncio.gather(*queued, return_exceptions=True)
+            failed = [o for o, r in zip(pending, results, strict=True)
+                      if isinstance(r, BaseException)]
+            if not failed:
+                return
+            attempt += 1
+            metrics.DELIVERY_RETRIES.inc(len(failed))
+            first_error = next(r for r in results if isinstance(r, BaseException))
+            log.warning("output writes failed, retrying", extra={
+                "failed": len(failed), "attempt": attempt, "error": repr(first_error)})
+            await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))
+            pending = failed
 
-async def deliver(producer: Any, outputs: list[Output]) -> None:
-    pending = outputs
-    attempt = 0
-    while pending:
-        futures = [
-            await producer.send(o.topic, o.key, o.value, o.partition, None, o.headers)
-            for o in pending
-        ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        failed = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
-        if not failed:
-            return
-        attempt += 1
-        metrics.DELIVERY_RETRIES.inc(len(failed))
-        first_error = next(r for r in results if isinstance(r, BaseException))
-        log.warning("output writes failed, retrying",
-                    extra={"failed": len(failed), "attempt": attempt, "error": repr(first_error)})
-        await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))
-        pending = failed
+    async def _queue(self, o: Output) -> Any:
+        """The write's delivery future, or an already failed one if it could not be queued."""
+        try:
+            return await self._producer.send(o.topic, o.key, o.value, o.partition, None,
+                                             o.headers)
+        except Exception as exc:  # noqa: BLE001 - retried by deliver, never escapes
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
