@@ -5,7 +5,11 @@ the status line and Content-Length parsed: about 20 µs of CPU per request, so o
 offers far more than one edge process can accept. It reports its own CPU time, which is how
 a run shows that the generator was not the bottleneck.
 
-    python -m pipeline.bench.loadgen HOST PORT PATH SECONDS CONNECTIONS BODIES
+Connection n sends bodies n, n+C, n+2C, ... (C connections), so no body is sent twice
+until all have been sent once. RATE 0 sends as fast as the edge answers; a RATE offers that
+many requests a second in total, each connection on its own schedule.
+
+    python -m pipeline.bench.loadgen HOST PORT PATH SECONDS CONNECTIONS BODIES [RATE]
 """
 
 from __future__ import annotations
@@ -26,16 +30,22 @@ def _requests(host: str, path: str, bodies: list[tuple[bytes, str]]) -> list[byt
     ]
 
 
-async def _connection(host: str, port: int, requests: list[bytes], offset: int,
-                      deadline: float, statuses: dict[int, int], latencies: list[int]) -> None:
+async def _connection(host: str, port: int, requests: list[bytes], first: int, stride: int,
+                      interval: float, deadline: float, statuses: dict[int, int],
+                      latencies: list[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    i = offset
+    i = first
     clock = time.perf_counter_ns
+    due = time.monotonic() + interval * first / stride  # spread the connections' sends
     try:
-        while time.monotonic() < deadline:
+        while (now := time.monotonic()) < deadline:
+            if interval:
+                if due > now:
+                    await asyncio.sleep(due - now)
+                due += interval
             started = clock()
             writer.write(requests[i % len(requests)])
-            i += 1
+            i += stride
             status_line = await reader.readline()
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -51,7 +61,7 @@ async def _connection(host: str, port: int, requests: list[bytes], offset: int,
 
 
 async def run(host: str, port: int, path: str, seconds: float, connections: int,
-              bodies: list[tuple[bytes, str]]) -> dict[str, object]:
+              bodies: list[tuple[bytes, str]], rate: float = 0.0) -> dict[str, object]:
     requests = _requests(host, path, bodies)
     statuses: dict[int, int] = {}
     latencies: list[int] = []
@@ -59,7 +69,8 @@ async def run(host: str, port: int, path: str, seconds: float, connections: int,
     started = time.monotonic()
     deadline = started + seconds
     await asyncio.gather(*(
-        _connection(host, port, requests, n * 997, deadline, statuses, latencies)
+        _connection(host, port, requests, n, connections, connections / rate if rate else 0.0,
+                    deadline, statuses, latencies)
         for n in range(connections)
     ))
     elapsed = time.monotonic() - started
@@ -71,11 +82,13 @@ async def run(host: str, port: int, path: str, seconds: float, connections: int,
 
 def main() -> None:
     host, port, path, seconds, connections, bodies_file = sys.argv[1:7]
+    rate = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
     with open(bodies_file, "rb") as file:
         bodies = [(bytes.fromhex(b), c) for b, c in orjson.loads(file.read())]
     import uvloop
 
-    result = uvloop.run(run(host, int(port), path, float(seconds), int(connections), bodies))
+    result = uvloop.run(run(host, int(port), path, float(seconds), int(connections), bodies,
+                                rate))
     sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS))
 
 

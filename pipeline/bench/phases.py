@@ -61,6 +61,26 @@ class EdgeResult:
     loadgen_cpu_share: float  # of one core: well below 1.0 = the generator had room to spare
 
 
+def run_loadgen(stack: Stack, bodies: list[Webhook], seconds: float, connections: int,
+                rate: float = 0.0) -> dict[str, Any]:
+    """Run `pipeline.bench.loadgen` against the stack's edge in its own process."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as file:
+        file.write(orjson.dumps([(w.body.hex(), w.content_type) for w in bodies]))
+    host, port = stack.settings.edge_host, stack.edge_url.rsplit(":", 1)[1]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.bench.loadgen", host, port, "/webhooks/cxone",
+             str(seconds), str(connections), file.name, str(rate)],
+            capture_output=True,
+        )
+    finally:
+        Path(file.name).unlink()
+    if done.returncode:
+        raise RuntimeError(f"load generator failed: {done.stderr.decode()[-2000:]}")
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    return result
+
+
 def edge_phase(base: Settings, seconds: float, connections: int) -> EdgeResult:
     stack = new_stack(base)
     try:
@@ -68,24 +88,11 @@ def edge_phase(base: Settings, seconds: float, connections: int) -> EdgeResult:
         stack.ensure_topics()
         stack.start_edge()
         stack.wait_edge_ready()
-        bodies = [(w.body.hex(), w.content_type) for w in webhooks(2_000, seed=11)]
-        with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as file:
-            file.write(orjson.dumps(bodies))
-        host, port = stack.settings.edge_host, stack.edge_url.rsplit(":", 1)[1]
-        # a short warm-up, then the measured run
-        for run_seconds in (min(2.0, seconds), seconds):
-            done = subprocess.run(
-                [sys.executable, "-m", "pipeline.bench.loadgen", host, port, "/webhooks/cxone",
-                 str(run_seconds), str(connections), file.name],
-                capture_output=True,
-            )
-            if done.returncode:
-                raise RuntimeError(f"load generator failed: {done.stderr.decode()[-2000:]}")
-            out = done.stdout
-        Path(file.name).unlink()
+        bodies = webhooks(2_000, seed=11)
+        run_loadgen(stack, bodies, min(2.0, seconds), connections)  # warm-up
+        result = run_loadgen(stack, bodies, seconds, connections)
     finally:
         stack.stop_all()
-    result = orjson.loads(out)
     statuses = {str(k): v for k, v in result["statuses"].items()}
     latencies = [ns / 1e6 for ns in result["latencies_ns"]]
     return EdgeResult(
@@ -179,40 +186,48 @@ async def _warm_up(stack: Stack) -> None:
 class LatencyResult:
     offered_per_second: float
     seconds: float
-    events: int
+    accepted: int  # 202s from the edge
+    events: int  # of those, analytics records read back (all of them, or some were lost)
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    channel_p50_ms: float  # the first hop alone: edge receive to the channel-topic write
+    channel_p99_ms: float
+
+
+def _since_received_ms(records: list[Any]) -> list[float]:
+    """Each record's timestamp minus the edge's receive time, in ms."""
+    return [r.timestamp - int(dict(r.headers)["cxr-received-ns"]) / 1e6
+            for r in records if r.key != b"bench-warm-up"]
 
 
 async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult:
-    from pipeline.simulate.profiles import Profile
-    from pipeline.simulate.runner import run_simulation
-
+    bodies = webhooks(int(rate * seconds * 1.1) + 100, seed=5)  # every request distinct
     stack = new_stack(base)
     try:
         await asyncio.to_thread(stack.start_all)
         await _warm_up(stack)  # the worker's start and group join are not latency
-        profile = Profile(rate=rate, duration=seconds, redeliveries=0.0, malformed=0.0,
-                          concurrency=32, seed=5)
-        summary = await run_simulation(f"{stack.edge_url}/webhooks/cxone", profile,
-                                       progress=False)
-        accepted = summary.accepted
-        analytics = [stack.topics.fanout("analytics")]
+        sent = await asyncio.to_thread(run_loadgen, stack, bodies, seconds, 32, rate)
+        accepted = sent["statuses"].get("202", 0)
         deadline = time.monotonic() + 120
         while True:
-            async with TopicReader(stack.bootstrap, analytics) as reader:
-                records = await reader.read_to_end(120)
+            async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as r:
+                records = await r.read_to_end(120)
             if len(records) > accepted or time.monotonic() > deadline:  # + the warm-up
                 break
             await asyncio.sleep(0.5)
+        channels = [stack.topics.channel(c) for c in stack.topics.channels]
+        async with TopicReader(stack.bootstrap, channels) as reader:
+            channel_records = await reader.read_to_end(120)
     finally:
         await asyncio.to_thread(stack.stop_all)
-    latencies = [r.timestamp - int(dict(r.headers)["cxr-received-ns"]) / 1e6
-                 for r in records if r.key != b"bench-warm-up"]
-    return LatencyResult(rate, seconds, len(records), round(percentile(latencies, 0.50), 1),
-                         round(percentile(latencies, 0.95), 1),
-                         round(percentile(latencies, 0.99), 1))
+    latencies, first_hop = _since_received_ms(records), _since_received_ms(channel_records)
+    return LatencyResult(
+        rate, seconds, accepted, len(latencies),
+        round(percentile(latencies, 0.50), 1), round(percentile(latencies, 0.95), 1),
+        round(percentile(latencies, 0.99), 1),
+        round(percentile(first_hop, 0.50), 1), round(percentile(first_hop, 0.99), 1),
+    )
 
 
 def latency_phase(base: Settings, rate: float, seconds: float) -> LatencyResult:
