@@ -1,4 +1,4 @@
-"""The Faust app: topics, the dedup table, the two agents and the purge timer."""
+"""The Faust app: topics, the dedup table, the ingest agent and the purge timer."""
 
 from __future__ import annotations
 
@@ -65,22 +65,14 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     )
     writer = Writer(app.producer)
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer)
+    fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes})
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
-                    topics.dlq, writer)
-    fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes}, topics.dlq, writer)
+                    fanout, topics.dlq, writer)
     batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
 
     @app.agent(_raw_topic(app, topics.raw), name="ingest")
     async def ingest_agent(stream: Any) -> None:
         await run_batches(stream, ingest.handle, batch_size, within)
-
-    channel_topics = app.topic(*(topics.channel(c) for c in normalizer.channels),
-                               key_type=bytes, value_type=bytes,
-                               key_serializer="raw", value_serializer="raw")
-
-    @app.agent(channel_topics, name="fanout")
-    async def fanout_agent(stream: Any) -> None:
-        await run_batches(stream, fanout.handle, batch_size, within)
 
     purge_every = max(1.0, min(60.0, settings.dedup_ttl_seconds / 10))
 

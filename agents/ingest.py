@@ -1,4 +1,8 @@
-"""Ingest: raw webhook -> dedup -> normalize -> `<prefix>.interactions.<channel>` (or DLQ)."""
+"""Ingest: raw webhook -> dedup -> normalize -> the channel topic and every matching
+fan-out topic, in one acknowledged write (or the DLQ).
+
+One pass, not a second agent reading the channel topics back: each event costs one
+consume instead of two, and the fan-out records wait for no second hop."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import orjson
 
 from agents.dedup import DedupIndex
 from agents.delivery import Output, Writer
+from agents.fanout import Fanout
 from pipeline import metrics
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
@@ -23,10 +28,12 @@ STAGE = "ingest"
 
 class Ingest:
     def __init__(self, normalizer: Normalizer, dedup: DedupIndex,
-                 channel_topics: dict[str, str], dlq_topic: str, writer: Writer) -> None:
+                 channel_topics: dict[str, str], fanout: Fanout, dlq_topic: str,
+                 writer: Writer) -> None:
         self._normalizer = normalizer
         self._dedup = dedup
         self._channel_topics = channel_topics
+        self._fanout = fanout
         self._dlq = dlq_topic
         self._writer = writer
 
@@ -52,7 +59,7 @@ class Ingest:
                 metrics.EVENTS.labels(STAGE, "duplicate").inc()
                 continue
             metrics.EVENTS.labels(STAGE, "normalized").inc()
-            outputs.append(processed[0])
+            outputs.extend(processed[0])
             marks.append(processed[1])
             if (ns := received_ns(headers)) is not None:
                 latencies.append(ns)
@@ -60,11 +67,11 @@ class Ingest:
         await self._dedup.mark(marks, now_ms)
         done_ns = time.time_ns()
         for ns in latencies:
-            metrics.PIPELINE_LATENCY_SECONDS.labels("channel").observe((done_ns - ns) / 1e9)
+            metrics.PIPELINE_LATENCY_SECONDS.observe((done_ns - ns) / 1e9)
 
     def _process(self, message: Any, headers: dict[str, bytes], now_ms: int,
-                 in_batch: set[str]) -> tuple[Output, tuple[int, str]] | None:
-        """The channel record and its dedup mark; None for a duplicate."""
+                 in_batch: set[str]) -> tuple[list[Output], tuple[int, str]] | None:
+        """The channel and fan-out records and the dedup mark; None for a duplicate."""
         content_type = headers.get(CONTENT_TYPE, b"application/json").decode("latin-1")
         if message.value is None:
             raise InvalidPayload("empty record")
@@ -77,11 +84,12 @@ class Ingest:
         if dedup_key in in_batch or self._dedup.seen(dedup_key, now_ms):
             return None
         record = self._normalizer.normalize(payload, received_ns(headers) or time.time_ns(), keys)
+        key, value, forwarded = (record["interactionId"].encode(), orjson.dumps(record),
+                                 list(headers.items()))
+        outputs = [Output(self._channel_topics[record["channel"]], key, value, forwarded),
+                   *self._fanout.outputs(record, key, value, forwarded)]
         in_batch.add(dedup_key)
-        topic = self._channel_topics[record["channel"]]
-        output = Output(topic, record["interactionId"].encode(), orjson.dumps(record),
-                        list(headers.items()))
-        return output, (message.partition, dedup_key)
+        return outputs, (message.partition, dedup_key)
 
     def _dead_letter(self, message: Any, headers: dict[str, bytes], exc: BaseException,
                      reason: str) -> Output:

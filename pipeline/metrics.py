@@ -22,8 +22,8 @@ EVENTS = Counter(
 )
 PIPELINE_LATENCY_SECONDS = Histogram(
     "cxr_pipeline_latency_seconds",
-    "Time from edge receive to the write at a stage (channel topic, fan-out topics)",
-    ["stage"], buckets=LATENCY_BUCKETS,
+    "Time from edge receive until the channel and fan-out records were acknowledged",
+    buckets=LATENCY_BUCKETS,
 )
 DEDUP_KEYS = Gauge("cxr_dedup_keys", "Idempotency keys held by this worker's dedup table")
 DEDUP_PURGED = Counter("cxr_dedup_purged_total", "Idempotency keys forgotten after their TTL")
