@@ -191,8 +191,6 @@ class LatencyResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    channel_p50_ms: float  # the first hop alone: edge receive to the channel-topic write
-    channel_p99_ms: float
 
 
 def _since_received_ms(records: list[Any]) -> list[float]:
@@ -216,17 +214,13 @@ async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult
             if len(records) > accepted or time.monotonic() > deadline:  # + the warm-up
                 break
             await asyncio.sleep(0.5)
-        channels = [stack.topics.channel(c) for c in stack.topics.channels]
-        async with TopicReader(stack.bootstrap, channels) as reader:
-            channel_records = await reader.read_to_end(120)
     finally:
         await asyncio.to_thread(stack.stop_all)
-    latencies, first_hop = _since_received_ms(records), _since_received_ms(channel_records)
+    latencies = _since_received_ms(records)
     return LatencyResult(
         rate, seconds, accepted, len(latencies),
         round(percentile(latencies, 0.50), 1), round(percentile(latencies, 0.95), 1),
         round(percentile(latencies, 0.99), 1),
-        round(percentile(first_hop, 0.50), 1), round(percentile(first_hop, 0.99), 1),
     )
 
 

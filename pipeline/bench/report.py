@@ -70,9 +70,6 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{latency['offered_per_second']:g}/s",
                      f"{latency['p50_ms']} / {latency['p95_ms']} / {latency['p99_ms']}",
                      "p99 < 100", latency["p99_ms"] < 100))
-    rows.append(_row("of which the first hop (edge to channel topic) p50 / p99 (ms)",
-                     f"{latency['channel_p50_ms']} / {latency['channel_p99_ms']}", "reported",
-                     None))
     rows.append(_row("latency phase: accepted / read back from fan-out",
                      f"{latency['accepted']:,} / {latency['events']:,}", "equal",
                      latency["accepted"] == latency["events"]))

@@ -33,11 +33,10 @@ def test_bench_smoke_writes_every_section(tmp_path: Path) -> None:
     latency = report["latency"]
     assert latency["accepted"] > 0 and latency["events"] == latency["accepted"]  # none lost
     assert latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
-    assert 0 < latency["channel_p50_ms"] <= latency["p50_ms"]  # the first hop is part of it
     assert report["memory"]["dedup_keys"] == 2_000 and report["memory"]["worker_rss_mib"] > 0
     assert report["machine"]["cpus"] >= 1 and report["command"].startswith("cxone-router bench")
 
     table = (tmp_path / "bench.md").read_text()
     for row in ("edge: accepted webhooks/s", "one worker: events/s", "two workers",
-                "end-to-end latency", "first hop", "worker RSS after"):
+                "end-to-end latency", "read back from fan-out", "worker RSS after"):
         assert row in table
