@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import shutil
 import tempfile
 import time
@@ -79,6 +80,13 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     @app.timer(purge_every)
     async def purge_expired_keys() -> None:
         await dedup.purge(int(time.time() * 1000))
+
+    @app.task
+    async def freeze_start_up_objects() -> None:
+        """What exists once the worker started lives as long as it: out of the collector's
+        sight, full collections stop rescanning it (less CPU, shorter pauses)."""
+        gc.collect()
+        gc.freeze()
 
     @app.timer(5.0)
     async def report_table_size() -> None:
