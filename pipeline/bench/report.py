@@ -61,6 +61,9 @@ def markdown(report: dict[str, Any]) -> str:
         _row("one worker: events/s, raw to last fan-out write", one["events_per_second"],
              ">= 5,000", one["events_per_second"] >= 5_000),
     ]
+    rows.append(_row("one worker: CPU ms per 1,000 events, worker / broker",
+                     f"{one['worker_cpu_ms_per_1k']} / {one['broker_cpu_ms_per_1k']}",
+                     "reported", None))
     if ratio is not None:
         two = report["pipeline"][1]
         rows.append(_row("two workers: events/s (ratio to one)",

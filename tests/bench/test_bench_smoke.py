@@ -29,6 +29,8 @@ def test_bench_smoke_writes_every_section(tmp_path: Path) -> None:
     assert edge["loadgen_cpu_share"] > 0
     assert [w["workers"] for w in report["pipeline"]] == [1, 2]
     assert all(w["events"] == 2_000 and w["events_per_second"] > 0 for w in report["pipeline"])
+    assert all(w["worker_cpu_ms_per_1k"] > 0 and w["broker_cpu_ms_per_1k"] > 0
+               for w in report["pipeline"])
     assert report["two_worker_ratio"] > 0
     latency = report["latency"]
     assert latency["accepted"] > 0 and latency["events"] == latency["accepted"]  # none lost
@@ -38,5 +40,6 @@ def test_bench_smoke_writes_every_section(tmp_path: Path) -> None:
 
     table = (tmp_path / "bench.md").read_text()
     for row in ("edge: accepted webhooks/s", "one worker: events/s", "two workers",
-                "end-to-end latency", "read back from fan-out", "worker RSS after"):
+                "end-to-end latency", "read back from fan-out", "CPU ms per 1,000",
+                "worker RSS after"):
         assert row in table
