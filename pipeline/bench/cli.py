@@ -28,8 +28,9 @@ def bench_command(
     memory_keys: int = typer.Option(1_000_000, "--memory-keys", min=0, help="Distinct dedup "
                                     "keys for the memory phase (0 skips it)."),
 ) -> None:
-    """Measure the edge, one and two workers, end-to-end latency at 1,000 events/s and
-    the worker's memory, on the embedded broker (or CXR_KAFKA_BOOTSTRAP)."""
+    """Measure the edge, one and two workers, end-to-end latency at 1,000 events/s, the
+    whole stack as `dev` runs it and the worker's memory, on the embedded broker (or
+    CXR_KAFKA_BOOTSTRAP)."""
     if smoke:
         events, seconds, memory_keys = min(events, 2_000), 2.0, min(memory_keys, 2_000)
     base = load_settings()
@@ -52,12 +53,15 @@ def bench_command(
         task = step(f"latency: {rate:g} events/s for {seconds:g} s")
         latency = phases.latency_phase(base, rate, seconds)
         progress.update(task, completed=1)
+        task = step(f"whole stack (edge + worker): {connections} connections for {seconds:g} s")
+        whole = phases.whole_stack_phase(base, seconds, connections)
+        progress.update(task, completed=1)
         memory = None
         if memory_keys:
             task = step(f"memory: {memory_keys:,} distinct dedup keys")
             memory = phases.memory_phase(base, memory_keys)
             progress.update(task, completed=1)
-    result = report.build(command, phases.machine(), edge, workers, latency, memory)
+    result = report.build(command, phases.machine(), edge, workers, latency, whole, memory)
     json_path, md_path = report.write(result, out)
     Console().print(md_path.read_text())
     console.print(f"written: {json_path} and {md_path}")

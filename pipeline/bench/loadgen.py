@@ -10,6 +10,9 @@ until all have been sent once. RATE 0 sends as fast as the edge answers; a RATE 
 many requests a second in total, each connection on its own schedule.
 
     python -m pipeline.bench.loadgen HOST PORT PATH SECONDS CONNECTIONS BODIES [RATE]
+
+BODIES is a JSON list of [body as latin-1 text, content type] (latin-1 maps bytes to text
+one to one, so the file is about the size of the bodies).
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def main() -> None:
     host, port, path, seconds, connections, bodies_file = sys.argv[1:7]
     rate = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
     with open(bodies_file, "rb") as file:
-        bodies = [(bytes.fromhex(b), c) for b, c in orjson.loads(file.read())]
+        bodies = [(b.encode("latin-1"), c) for b, c in orjson.loads(file.read())]
     import uvloop
 
     result = uvloop.run(run(host, int(port), path, float(seconds), int(connections), bodies,

@@ -65,7 +65,7 @@ def run_loadgen(stack: Stack, bodies: list[Webhook], seconds: float, connections
                 rate: float = 0.0) -> dict[str, Any]:
     """Run `pipeline.bench.loadgen` against the stack's edge in its own process."""
     with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as file:
-        file.write(orjson.dumps([(w.body.hex(), w.content_type) for w in bodies]))
+        file.write(orjson.dumps([(w.body.decode("latin-1"), w.content_type) for w in bodies]))
     host, port = stack.settings.edge_host, stack.edge_url.rsplit(":", 1)[1]
     try:
         done = subprocess.run(
@@ -210,8 +210,19 @@ class LatencyResult:
 
 def _since_received_ms(records: list[Any]) -> list[float]:
     """Each record's timestamp minus the edge's receive time, in ms."""
-    return [r.timestamp - int(dict(r.headers)["cxr-received-ns"]) / 1e6
-            for r in records if r.key != b"bench-warm-up"]
+    return [r.timestamp - int(dict(r.headers)["cxr-received-ns"]) / 1e6 for r in records]
+
+
+async def _read_back(stack: Stack, accepted: int) -> list[Any]:
+    """The analytics records once more than `accepted` are there (+ the warm-up event), or
+    what is there after 120 s."""
+    deadline = time.monotonic() + 120
+    while True:
+        async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as reader:
+            records = await reader.read_to_end(120)
+        if len(records) > accepted or time.monotonic() > deadline:
+            return [r for r in records if r.key != b"bench-warm-up"]
+        await asyncio.sleep(0.5)
 
 
 async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult:
@@ -222,13 +233,7 @@ async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult
         await _warm_up(stack)  # the worker's start and group join are not latency
         sent = await asyncio.to_thread(run_loadgen, stack, bodies, seconds, 32, rate)
         accepted = sent["statuses"].get("202", 0)
-        deadline = time.monotonic() + 120
-        while True:
-            async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as r:
-                records = await r.read_to_end(120)
-            if len(records) > accepted or time.monotonic() > deadline:  # + the warm-up
-                break
-            await asyncio.sleep(0.5)
+        records = await _read_back(stack, accepted)
     finally:
         await asyncio.to_thread(stack.stop_all)
     latencies = _since_received_ms(records)
@@ -241,6 +246,45 @@ async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult
 
 def latency_phase(base: Settings, rate: float, seconds: float) -> LatencyResult:
     return asyncio.run(_latency(base, rate, seconds))
+
+
+# ---- the whole stack, as `cxone-router dev` runs it --------------------------------------
+
+
+@dataclass
+class StackResult:
+    connections: int
+    seconds: float
+    accepted_per_second: float  # at the edge, with the worker on the same cores
+    p50_ms: float
+    p99_ms: float
+    events_per_second: float  # first edge receive to last fan-out write
+    missing: int  # accepted but not on fan-out (must be 0)
+
+
+async def _whole_stack(base: Settings, seconds: float, connections: int) -> StackResult:
+    bodies = webhooks(int(seconds * 10_000), seed=9)  # more distinct events than it takes
+    stack = new_stack(base)
+    try:
+        await asyncio.to_thread(stack.start_all)
+        await _warm_up(stack)
+        sent = await asyncio.to_thread(run_loadgen, stack, bodies, seconds, connections)
+        accepted = sent["statuses"].get("202", 0)
+        records = await _read_back(stack, min(accepted, len(bodies)))
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+    first_received = min(int(dict(r.headers)["cxr-received-ns"]) for r in records) / 1e6
+    span = (max(r.timestamp for r in records) - first_received) / 1000
+    latencies = [ns / 1e6 for ns in sent["latencies_ns"]]
+    return StackResult(
+        connections, round(sent["seconds"], 2), round(accepted / sent["seconds"], 1),
+        round(percentile(latencies, 0.50), 2), round(percentile(latencies, 0.99), 2),
+        round(len(records) / span, 1), min(accepted, len(bodies)) - len(records),
+    )
+
+
+def whole_stack_phase(base: Settings, seconds: float, connections: int) -> StackResult:
+    return asyncio.run(_whole_stack(base, seconds, connections))
 
 
 # ---- memory after N distinct dedup keys ----------------------------------------------------

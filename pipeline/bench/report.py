@@ -8,7 +8,13 @@ from typing import Any
 
 import orjson
 
-from pipeline.bench.phases import EdgeResult, LatencyResult, MemoryResult, PipelineResult
+from pipeline.bench.phases import (
+    EdgeResult,
+    LatencyResult,
+    MemoryResult,
+    PipelineResult,
+    StackResult,
+)
 
 TARGETS = {
     "edge_accepted_per_second": 10_000,
@@ -20,7 +26,7 @@ TARGETS = {
 
 
 def build(command: str, machine: dict[str, Any], edge: EdgeResult,
-          workers: list[PipelineResult], latency: LatencyResult,
+          workers: list[PipelineResult], latency: LatencyResult, whole: StackResult,
           memory: MemoryResult | None) -> dict[str, Any]:
     one = workers[0]
     two = workers[1] if len(workers) > 1 else None
@@ -32,6 +38,7 @@ def build(command: str, machine: dict[str, Any], edge: EdgeResult,
         "two_worker_ratio": round(two.events_per_second / one.events_per_second, 2)
         if two else None,
         "latency": asdict(latency),
+        "whole_stack": asdict(whole),
         "memory": asdict(memory) if memory else None,
         "targets": TARGETS,
     }
@@ -44,6 +51,7 @@ def _row(name: str, value: object, target: str, met: bool | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     edge, latency, memory = report["edge"], report["latency"], report["memory"]
+    whole = report["whole_stack"]
     one = report["pipeline"][0]
     ratio = report["two_worker_ratio"]
     m = report["machine"]
@@ -76,6 +84,13 @@ def markdown(report: dict[str, Any]) -> str:
     rows.append(_row("latency phase: accepted / read back from fan-out",
                      f"{latency['accepted']:,} / {latency['events']:,}", "equal",
                      latency["accepted"] == latency["events"]))
+    rows.append(_row(f"whole stack as `dev` runs it ({whole['connections']} connections): "
+                     "accepted/s, 202 p50 / p99 (ms)",
+                     f"{whole['accepted_per_second']} ({whole['p50_ms']} / {whole['p99_ms']})",
+                     "reported", None))
+    rows.append(_row("whole stack: events/s edge to fan-out, accepted events missing",
+                     f"{whole['events_per_second']}, {whole['missing']}", "missing 0",
+                     whole["missing"] == 0))
     if memory:
         rows.append(_row(f"worker RSS after {memory['dedup_keys']:,} dedup keys (MiB)",
                          f"{memory['worker_rss_mib']} (idle {memory['rss_before_mib']})",

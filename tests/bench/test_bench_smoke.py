@@ -35,11 +35,14 @@ def test_bench_smoke_writes_every_section(tmp_path: Path) -> None:
     latency = report["latency"]
     assert latency["accepted"] > 0 and latency["events"] == latency["accepted"]  # none lost
     assert latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    whole = report["whole_stack"]
+    assert whole["accepted_per_second"] > 0 and whole["events_per_second"] > 0
+    assert whole["missing"] == 0  # every accepted event came out on fan-out
     assert report["memory"]["dedup_keys"] == 2_000 and report["memory"]["worker_rss_mib"] > 0
     assert report["machine"]["cpus"] >= 1 and report["command"].startswith("cxone-router bench")
 
     table = (tmp_path / "bench.md").read_text()
     for row in ("edge: accepted webhooks/s", "one worker: events/s", "two workers",
                 "end-to-end latency", "read back from fan-out", "CPU ms per 1,000",
-                "worker RSS after"):
+                "whole stack as `dev` runs it", "worker RSS after"):
         assert row in table
