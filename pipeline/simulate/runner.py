@@ -79,14 +79,18 @@ async def _pace(
     count, duration, rate = profile.count, profile.duration, profile.rate
     while not stop.is_set():
         elapsed = time.monotonic() - started
-        if duration is not None and elapsed >= duration:
-            return
         if rate is None:
+            if duration is not None and elapsed >= duration:
+                return
             due = issued + profile.concurrency
         else:
             due = int(elapsed * rate) + 1
             if duration is not None:
+                # the schedule ends at `duration`: events due before it are still sent
+                # when the loop falls behind (a stall must not shorten the run)
                 due = min(due, int(duration * rate))
+                if elapsed >= duration and issued >= due:
+                    return
         if count is not None:
             due = min(due, count)
             if issued >= count:

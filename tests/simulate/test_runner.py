@@ -85,6 +85,15 @@ async def test_duration_bounds_the_events_sent(edge: ScriptedEdge) -> None:
     assert summary.accepted == 30
 
 
+async def test_a_stall_does_not_shorten_a_paced_run(edge: ScriptedEdge) -> None:
+    """The schedule is rate x duration events: a sender held up (each post takes 50 ms,
+    the schedule asks for one every 20 ms) still sends every event that fell due."""
+    profile = Profile(rate=50, duration=0.4, concurrency=1, seed=1, redeliveries=0,
+                      malformed=0)
+    summary = await run_simulation(f"{edge.url}/slow-once/0.05", profile, progress=False)
+    assert summary.sent == summary.accepted == 20
+
+
 async def test_a_continuous_run_stops_when_told_and_drains(edge: ScriptedEdge) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
