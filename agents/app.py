@@ -1,27 +1,34 @@
-"""The Faust app: topics, the dedup table, the ingest agent and the purge timer."""
+"""The Faust app: topics, the dedup table, the ingest agent, the purge timer, metrics."""
 
 from __future__ import annotations
 
 import atexit
 import gc
+import logging
 import shutil
 import tempfile
 import time
 from typing import Any
 
 import faust
+from faust.sensors import Sensor
 
 from agents import faust_patches
 from agents.batches import run_batches
 from agents.dedup import DedupIndex
 from agents.delivery import Writer
 from agents.fanout import Fanout
+from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
-from pipeline import metrics
+from agents.metrics import WorkerMetrics
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
+from pipeline.metrics import serve_metrics
+from pipeline.observability.slo import load_slos
 from pipeline.routing import load_routes
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEDUP_TABLE = "dedup"
 
@@ -29,6 +36,18 @@ DEDUP_TABLE = "dedup"
 def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw")
+
+
+class RebalanceSensor(Sensor):
+    """Counts the rebalances this worker takes part in; no per-event hooks."""
+
+    def __init__(self, metrics: WorkerMetrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._metrics = metrics
+
+    def on_rebalance_start(self, app: Any) -> dict[str, Any]:
+        self._metrics.rebalances.inc()
+        return {}
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -40,9 +59,12 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     normalizer = Normalizer.from_dir(settings.schemas_dir)
     routes = load_routes(settings.schemas_dir)
     topics = Topics(settings.topic_prefix, normalizer.channels, tuple(r.name for r in routes))
+    metrics = WorkerMetrics(normalizer.reported_fields(), [r.name for r in routes],
+                            load_slos(settings.schemas_dir).latency_thresholds())
+    group = f"{settings.topic_prefix}-router"
 
     app = faust.App(
-        f"{settings.topic_prefix}-router",
+        group,
         broker=";".join(f"kafka://{host}" for host in bootstrap.split(",")),
         store="memory://",
         datadir=str(datadir),
@@ -64,11 +86,11 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         partitions=settings.partitions,
         help="Idempotency keys seen, with the time first seen (ms)",
     )
-    writer = Writer(app.producer)
-    dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer)
+    writer = Writer(app.producer, metrics)
+    dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
     fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes})
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
-                    fanout, topics.dlq, writer)
+                    fanout, topics.dlq, writer, metrics)
     batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
 
     @app.agent(_raw_topic(app, topics.raw), name="ingest")
@@ -88,24 +110,34 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         gc.collect()
         gc.freeze()
 
-    @app.timer(5.0)
-    async def report_table_size() -> None:
-        metrics.DEDUP_KEYS.set(len(dedup))
+    monitor = GroupMonitor(bootstrap, group, [topics.raw], metrics.registry)
+
+    @app.task
+    async def watch_consumer_lag() -> None:
+        await monitor.run(settings.lag_check_seconds)
+
+    app.sensors.add(RebalanceSensor(metrics))
+    metrics.dedup_keys.set_function(lambda: len(dedup))
+    metrics.assigned_partitions.set_function(
+        lambda: sum(1 for tp in app.assignor.assigned_actives() if tp.topic == topics.raw))
 
     app.cxr_topics = topics  # type: ignore[attr-defined]
+    app.cxr_metrics = metrics  # type: ignore[attr-defined]
     return app
 
 
 def run_worker(settings: Settings, bootstrap: str) -> None:
     """Run one Faust worker until SIGINT/SIGTERM (Faust's own signal handling)."""
     from faust.worker import Worker
-    from prometheus_client import start_http_server
 
-    from pipeline.logs import logging_config
+    from pipeline.logs import configure_logging, logging_config
 
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.edge_host)
+    configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, bootstrap)
+    port = serve_metrics(app.cxr_metrics.registry,  # type: ignore[attr-defined]
+                         settings.metrics_host, settings.metrics_port)
+    log.info("worker starting; metrics on http://%s:%d/metrics", settings.metrics_host, port,
+             extra={"metrics_port": port, "group": app.conf.id})
     worker = Worker(
         app,
         loglevel=settings.log_level,

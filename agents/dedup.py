@@ -13,15 +13,17 @@ from typing import Any
 import orjson
 
 from agents.delivery import Output, Writer
-from pipeline import metrics
+from agents.metrics import WorkerMetrics
 
 PURGE_CHUNK = 5_000
 
 
 class DedupIndex:
-    def __init__(self, table: Any, ttl_seconds: float, writer: Writer) -> None:
+    def __init__(self, table: Any, ttl_seconds: float, writer: Writer,
+                 metrics: WorkerMetrics) -> None:
         self._table = table
         self._writer = writer
+        self._metrics = metrics
         self._ttl_ms = int(ttl_seconds * 1000)
 
     @property
@@ -69,6 +71,5 @@ class DedupIndex:
                     store.pop(key, None)
                     purged += 1
             await asyncio.sleep(0)
-        metrics.DEDUP_KEYS.set(len(store))
-        metrics.DEDUP_PURGED.inc(purged)
+        self._metrics.dedup_purged.inc(purged)
         return purged

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline import metrics
 from pipeline.kafka.headers import Headers
+
+if TYPE_CHECKING:
+    from agents.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 10.0
@@ -27,8 +30,9 @@ class Writer:
     """Writes go straight to the app's producer: bytes in, no Faust Topic or FutureMessage
     per record; the same producer, ordering and acks, for less work per record."""
 
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: Any, metrics: WorkerMetrics) -> None:
         self._producer = producer
+        self._metrics = metrics
 
     async def deliver(self, outputs: list[Output]) -> None:
         """At-least-once: what fails is sent again, in order, until the broker takes it.
@@ -45,8 +49,10 @@ class Writer:
             if not failed:
                 return
             attempt += 1
-            metrics.DELIVERY_RETRIES.inc(len(failed))
-            first_error = next(r for r in results if isinstance(r, BaseException))
+            errors = [r for r in results if isinstance(r, BaseException)]
+            for error_class, n in Counter(type(e).__name__ for e in errors).items():
+                self._metrics.retried(error_class, n)
+            first_error = errors[0]
             log.warning("output writes failed, retrying", extra={
                 "failed": len(failed), "attempt": attempt, "error": repr(first_error)})
             await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))

@@ -20,6 +20,7 @@ class RoutingError(Exception):
 class Fanout:
     def __init__(self, routes: Sequence[Route], route_topics: dict[str, str]) -> None:
         self._routes = [(r, route_topics[r.name]) for r in routes]
+        self.route_of_topic = {topic: route.name for route, topic in self._routes}
 
     def outputs(self, record: dict[str, Any], key: bytes, value: bytes,
                 headers: Headers) -> list[Output]:

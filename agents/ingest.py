@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,7 +18,7 @@ import orjson
 from agents.dedup import DedupIndex
 from agents.delivery import Output, Writer
 from agents.fanout import Fanout
-from pipeline import metrics
+from agents.metrics import DEAD_LETTERED, DUPLICATE, NORMALIZED, UNKNOWN_CHANNEL, WorkerMetrics
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
 from pipeline.mapping import Normalizer
@@ -26,52 +28,97 @@ log = logging.getLogger(__name__)
 STAGE = "ingest"
 
 
+@dataclass(slots=True)
+class Normalized:
+    """One event's outputs (channel record first, then fan-out) and its dedup mark."""
+
+    record: dict[str, Any]
+    outputs: list[Output]
+    mark: tuple[int, str]
+
+
+@dataclass(slots=True)
+class BatchCounts:
+    """What a batch adds to the counters, added once per batch."""
+
+    events: Counter[tuple[str, str]]
+    dead_letters: Counter[str]
+    fanout: Counter[str]
+    missing: Counter[tuple[str, str]]
+
+    @classmethod
+    def new(cls) -> BatchCounts:
+        return cls(Counter(), Counter(), Counter(), Counter())
+
+
 class Ingest:
     def __init__(self, normalizer: Normalizer, dedup: DedupIndex,
                  channel_topics: dict[str, str], fanout: Fanout, dlq_topic: str,
-                 writer: Writer) -> None:
+                 writer: Writer, metrics: WorkerMetrics) -> None:
         self._normalizer = normalizer
         self._dedup = dedup
         self._channel_topics = channel_topics
         self._fanout = fanout
         self._dlq = dlq_topic
         self._writer = writer
+        self._metrics = metrics
 
     async def handle(self, events: Sequence[Any]) -> None:
-        now_ms = int(time.time() * 1000)
+        picked_up = time.time()
+        now_ms = int(picked_up * 1000)
         outputs: list[Output] = []
         marks: list[tuple[int, str]] = []
         in_batch: set[str] = set()
-        latencies: list[int] = []
+        done: list[tuple[str, int | None]] = []  # (channel, edge receive ns) per record
+        counts = BatchCounts.new()
+        queue_hop = self._metrics.queue_hop
         for event in events:
             message = event.message
+            if message.timestamp:
+                queue_hop.observe(max(0.0, picked_up - message.timestamp))
             headers = as_dict(message.headers)
             try:
-                processed = self._process(message, headers, now_ms, in_batch)
+                channel, normalized = self._process(message, headers, now_ms, in_batch)
             except Exception as exc:  # noqa: BLE001 - nothing may escape an agent
                 reason = getattr(exc, "reason", "processing_error")
                 if reason == "processing_error":
                     log.exception("ingest failed", extra={"offset": message.offset})
-                metrics.EVENTS.labels(STAGE, reason).inc()
+                channel = getattr(exc, "channel", None) or UNKNOWN_CHANNEL
+                counts.events[channel, DEAD_LETTERED] += 1
+                counts.dead_letters[reason] += 1
                 outputs.append(self._dead_letter(message, headers, exc, reason))
                 continue
-            if processed is None:
-                metrics.EVENTS.labels(STAGE, "duplicate").inc()
+            if normalized is None:
+                counts.events[channel, DUPLICATE] += 1
                 continue
-            metrics.EVENTS.labels(STAGE, "normalized").inc()
-            outputs.extend(processed[0])
-            marks.append(processed[1])
-            if (ns := received_ns(headers)) is not None:
-                latencies.append(ns)
+            counts.events[channel, NORMALIZED] += 1
+            for field in normalized.record["missingFields"]:
+                counts.missing[channel, field] += 1
+            for fanned in normalized.outputs[1:]:
+                counts.fanout[self._fanout.route_of_topic[fanned.topic]] += 1
+            outputs.extend(normalized.outputs)
+            marks.append(normalized.mark)
+            done.append((channel, received_ns(headers)))
         await self._writer.deliver(outputs)
         await self._dedup.mark(marks, now_ms)
-        done_ns = time.time_ns()
-        for ns in latencies:
-            metrics.PIPELINE_LATENCY_SECONDS.observe((done_ns - ns) / 1e9)
+        self._observe(events, done, counts, picked_up)
+
+    def _observe(self, events: Sequence[Any], done: list[tuple[str, int | None]],
+                 counts: BatchCounts, picked_up: float) -> None:
+        finished_ns = time.time_ns()
+        finished = finished_ns / 1e9
+        metrics = self._metrics
+        metrics.count_batch(counts.events, counts.dead_letters, counts.fanout, counts.missing)
+        worker_seconds = max(0.0, finished - picked_up)
+        for _ in events:
+            metrics.worker_hop.observe(worker_seconds)
+        for channel, ns in done:
+            if ns is not None:
+                metrics.end_to_end(channel, max(0.0, (finished_ns - ns) / 1e9))
 
     def _process(self, message: Any, headers: dict[str, bytes], now_ms: int,
-                 in_batch: set[str]) -> tuple[list[Output], tuple[int, str]] | None:
-        """The channel and fan-out records and the dedup mark; None for a duplicate."""
+                 in_batch: set[str]) -> tuple[str, Normalized | None]:
+        """The event's channel and its outputs and mark; None for a duplicate."""
         content_type = headers.get(CONTENT_TYPE, b"application/json").decode("latin-1")
         if message.value is None:
             raise InvalidPayload("empty record")
@@ -82,14 +129,15 @@ class Ingest:
         keys = self._normalizer.keys(payload)
         dedup_key = self._dedup.key(message.partition, keys.idempotency_key)
         if dedup_key in in_batch or self._dedup.seen(dedup_key, now_ms):
-            return None
+            spec = self._normalizer.detect(payload)
+            return (spec.channel if spec is not None else UNKNOWN_CHANNEL), None
         record = self._normalizer.normalize(payload, received_ns(headers) or time.time_ns(), keys)
         key, value, forwarded = (record["interactionId"].encode(), orjson.dumps(record),
                                  list(headers.items()))
         outputs = [Output(self._channel_topics[record["channel"]], key, value, forwarded),
                    *self._fanout.outputs(record, key, value, forwarded)]
         in_batch.add(dedup_key)
-        return outputs, (message.partition, dedup_key)
+        return record["channel"], Normalized(record, outputs, (message.partition, dedup_key))
 
     def _dead_letter(self, message: Any, headers: dict[str, bytes], exc: BaseException,
                      reason: str) -> Output:

@@ -71,7 +71,11 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int | None = Field(
         None, ge=1, le=30_000, description="consumer long-poll; unset = 10 embedded, 500 real"
     )
-    metrics_port: int = Field(9102, ge=0, le=65535, description="worker /metrics; 0 = off")
+    metrics_host: str = Field("127.0.0.1", description="where a worker serves /metrics")
+    metrics_port: int = Field(
+        9102, ge=0, le=65535, description="a worker's /metrics; 0 = any free port (logged)"
+    )
+    lag_check_seconds: float = Field(5.0, gt=0, le=300, description="consumer lag check period")
     data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
 
     # Data-driven parts

@@ -47,6 +47,7 @@ class Stack:
         self.topics = topics_for(settings)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.edge_url = ""
+        self.worker_metrics: dict[str, str] = {}  # worker name -> its /metrics URL
 
     # broker and topics
     def start_broker(self) -> str:
@@ -88,7 +89,11 @@ class Stack:
         return self.processes[name].pid
 
     def start_worker(self, name: str = "worker", metrics_port: int | None = None) -> int:
+        """Start a worker; its /metrics port is chosen here (0 = a free one) so that
+        `worker_metrics` can say where it is."""
         port = metrics_port if metrics_port is not None else self.settings.metrics_port
+        port = port or free_port(self.settings.metrics_host)
+        self.worker_metrics[name] = f"http://{self.settings.metrics_host}:{port}/metrics"
         return self.spawn(name, ["worker"], {"CXR_METRICS_PORT": str(port)})
 
     def start_edge(self, port: int | None = None) -> str:

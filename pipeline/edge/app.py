@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import re
@@ -18,13 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline import metrics
+from pipeline.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
 from pipeline.edge.auth import Unauthorized, build_check
 from pipeline.edge.body import BodyTooLarge, read_capped
+from pipeline.edge.metrics import EdgeMetrics
 from pipeline.edge.publisher import BrokerUnavailable, Publisher
 from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
+from pipeline.observability.slo import load_slos
 from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
 from pipeline.ratelimit import TokenBucket
 from pipeline.routing import load_routes
@@ -34,10 +38,10 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
 WEBHOOK_PATH = "/webhooks/cxone"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+READINESS_CHECK_SECONDS = 5.0
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    metrics.EDGE_REQUESTS.labels(str(status)).inc()
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
@@ -50,6 +54,7 @@ class Edge:
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self.settings = settings
+        self.metrics = EdgeMetrics(load_slos(settings.schemas_dir).latency_thresholds())
         self.normalizer = Normalizer.from_dir(settings.schemas_dir)
         routes = load_routes(settings.schemas_dir)
         self.topics = Topics(settings.topic_prefix, self.normalizer.channels,
@@ -60,8 +65,8 @@ class Edge:
         self.bucket = TokenBucket(rate, max(1, int(rate))) if rate else None
 
     async def receive(self, request: Request) -> Response:
-        started = time.perf_counter()
         received_ns = time.time_ns()
+        started = time.perf_counter()
         if self.bucket is not None and not self.bucket.try_take():
             return _error(429, "rate limit exceeded, retry later",
                           {"Retry-After": RETRY_AFTER_SECONDS})
@@ -95,13 +100,14 @@ class Edge:
         try:
             await self.publisher.publish(self.topics.raw, partition_key.encode(), body, headers)
         except BrokerUnavailable as exc:
+            self.metrics.publish_failed(exc.error_class)
             log.warning("publish failed, answering 503",
                         extra={"request_id": request_id, "error": str(exc)})
             return _error(503, "event not stored, retry later",
                           {"Retry-After": RETRY_AFTER_SECONDS})
         now = time.perf_counter()
-        metrics.EDGE_PUBLISH_SECONDS.observe(now - publish_started)
-        metrics.EDGE_REQUEST_SECONDS.observe(now - started)
+        self.metrics.publish_seconds.observe(now - publish_started)
+        self.metrics.edge_hop.observe(now - started)
         return _json(202, {"status": "accepted", "eventId": keys.event_id},
                      {"X-Request-Id": request_id})
 
@@ -109,12 +115,24 @@ class Edge:
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
 
     async def readyz(self, request: Request) -> Response:
-        ok, detail = await self.publisher.ready([self.topics.raw])
+        ok, detail = await self.check_ready()
         body = orjson.dumps({"status": "ready" if ok else "not ready", "detail": detail})
         return Response(body, 200 if ok else 503, media_type="application/json")
 
-    async def metrics(self, request: Request) -> Response:
-        return Response(generate_latest(), 200, media_type=CONTENT_TYPE_LATEST)
+    async def check_ready(self) -> tuple[bool, str]:
+        ok, detail = await self.publisher.ready([self.topics.raw])
+        self.metrics.broker_ready.set(1 if ok else 0)
+        return ok, detail
+
+    async def watch_readiness(self) -> None:
+        """Keep `cxr_edge_broker_ready` current for the not-ready alert."""
+        while True:
+            await self.check_ready()
+            await asyncio.sleep(READINESS_CHECK_SECONDS)
+
+    async def serve_metrics(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), 200,
+                        media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(settings: Settings, bootstrap: str) -> Starlette:
@@ -123,6 +141,7 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await edge.publisher.start()
+        readiness = asyncio.create_task(edge.watch_readiness())
         # Everything built at start-up lives as long as the process: move it out of the
         # collector's sight, so a full collection no longer stalls requests behind it
         # (the edge's p99 at 64 connections: 24-27 ms -> 7-8 ms, see BENCHMARKS.md).
@@ -131,6 +150,9 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
         try:
             yield
         finally:
+            readiness.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await readiness
             await edge.publisher.stop()
 
     app = Starlette(
@@ -138,7 +160,7 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
             Route(WEBHOOK_PATH, edge.receive, methods=["POST"]),
             Route("/healthz", edge.healthz, methods=["GET"]),
             Route("/readyz", edge.readyz, methods=["GET"]),
-            Route("/metrics", edge.metrics, methods=["GET"]),
+            Route("/metrics", edge.serve_metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -146,21 +168,10 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
     return app
 
 
-def fast_path(app: Starlette) -> Any:
-    """Send `POST /webhooks/cxone` straight to the handler, past Starlette's middleware
-    and router (about a third of the edge's CPU per request); everything else, errors
-    included, goes through the Starlette app as usual."""
-    receive_webhook = app.state.edge.receive
-
-    async def asgi(scope: Any, receive: Any, send: Any) -> None:
-        if (scope["type"] == "http" and scope["path"] == WEBHOOK_PATH
-                and scope["method"] == "POST"):
-            response = await receive_webhook(Request(scope, receive))
-            await response(scope, receive, send)
-        else:
-            await app(scope, receive, send)
-
-    return asgi
+def asgi_app(app: Starlette) -> ASGIApp:
+    """The app as uvicorn runs it: the webhook's fast path, every answer measured."""
+    edge: Edge = app.state.edge
+    return measured(app, edge.receive, edge.metrics)
 
 
 def serve(settings: Settings, bootstrap: str) -> None:
@@ -169,8 +180,10 @@ def serve(settings: Settings, bootstrap: str) -> None:
 
     from pipeline.logs import logging_config
 
+    app = create_app(settings, bootstrap)
+    count_uvicorn_rejections(app.state.edge.metrics)
     uvicorn.run(
-        fast_path(create_app(settings, bootstrap)),
+        asgi_app(app),
         host=settings.edge_host,
         port=settings.edge_port,
         loop="uvloop",

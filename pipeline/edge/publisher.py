@@ -19,9 +19,14 @@ log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(CxoneRouterError):
-    """The broker did not acknowledge the write in time: the sender should retry."""
+    """The broker did not acknowledge the write in time: the sender should retry.
+    `error_class` names what went wrong, for the publish-errors metric."""
 
     retriable = True
+
+    def __init__(self, message: str, error_class: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
 
 
 class Publisher:
@@ -73,14 +78,15 @@ class Publisher:
         """Return only once the broker acknowledged the record (acks=all)."""
         producer = self._producer
         if producer is None:
-            raise BrokerUnavailable("not connected to the broker yet")
+            raise BrokerUnavailable("not connected to the broker yet", "NotConnected")
         try:
             await asyncio.wait_for(
                 producer.send_and_wait(topic, value=value, key=key, headers=headers),
                 self._settings.publish_timeout_seconds,
             )
         except (KafkaError, TimeoutError) as exc:
-            raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from None
+            raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}",
+                                    type(exc).__name__) from None
 
     async def ready(self, topics: list[str]) -> tuple[bool, str]:
         if self._producer is None:

@@ -10,9 +10,14 @@ class MappingError(ConfigurationError):
 
 
 class DeadLetter(CxoneRouterError):
-    """An event that cannot be processed; `reason` is the dead-letter reason code."""
+    """An event that cannot be processed; `reason` is the dead-letter reason code and
+    `channel` the channel detected before it failed, if any."""
 
     reason = "processing_error"
+
+    def __init__(self, message: str, channel: str | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
 
 
 class MissingField(DeadLetter):

@@ -55,6 +55,12 @@ class Normalizer:
     def channels(self) -> tuple[str, ...]:
         return tuple(self._by_name)
 
+    def reported_fields(self) -> dict[str, tuple[str, ...]]:
+        """Per channel, the fields a record lists in `missingFields` when they resolve to
+        nothing (every mapped field but the optional ones)."""
+        return {c.channel: tuple(f.name for f in c.fields if not f.optional)
+                for c in self._channels}
+
     def detect(self, payload: dict[str, Any]) -> ChannelSpec | None:
         for spec in self._channels:
             if spec.detect(payload):
@@ -120,11 +126,13 @@ class Normalizer:
                 self._put(record, name, extra)
         for name in self._common.required:
             if name in missing:
-                raise MissingField(f"required field {name!r} resolved to nothing ({spec.source})")
+                raise MissingField(f"required field {name!r} resolved to nothing ({spec.source})",
+                                   spec.channel)
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaException as exc:
-            raise SchemaViolation(f"normalized record violates {RECORD_SCHEMA}: {exc}") from None
+            raise SchemaViolation(f"normalized record violates {RECORD_SCHEMA}: {exc}",
+                                  spec.channel) from None
         return record
 
     def _put(self, record: dict[str, Any], name: str, value: Any) -> None:

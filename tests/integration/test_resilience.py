@@ -149,7 +149,7 @@ async def test_dedup_keys_are_forgotten_after_the_ttl(own_stack: Stack) -> None:
     stack = own_stack
     event = dfo("MessageCreated", str(uuid.uuid4()), "sms")
     chat = stack.topics.channel("sms")
-    metrics_url = f"http://{stack.settings.edge_host}:{stack.settings.metrics_port}/metrics"
+    metrics_url = stack.worker_metrics["worker"]
 
     assert (await post(stack, event)).status_code == 202
     assert (await post(stack, event)).status_code == 202  # within the TTL: a duplicate

@@ -1,0 +1,200 @@
+"""Consumer lag of the worker group, per topic and partition, and the group's members.
+
+Every worker measures the whole group (not only its own partitions), so lag stays visible
+while a worker is down or the group rebalances; dashboards take `max by (topic, partition)`.
+
+- Lag in records: the partition's end offset minus the group's committed offset. The
+  embedded broker under-reports end offsets (the last batch's base offset + 1), so the end
+  is also raised to the last offset read here; on Apache Kafka the end offset is exact.
+- Lag in seconds: the age of the oldest record not yet processed, i.e. of the record at
+  the committed offset, read from the topic itself (end offsets play no part, so it is
+  right on both brokers). It is computed at scrape time from that record's timestamp, so
+  it keeps growing while nothing is committed, even if a check fails.
+- Members: DescribeGroups on the worker group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+READ_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(slots=True)
+class PartitionLag:
+    committed: int
+    end: int
+    oldest_unprocessed: float | None  # record timestamp (s); None = nothing unprocessed
+
+    def records(self) -> int:
+        return max(0, self.end - self.committed)
+
+    def seconds(self, now: float) -> float:
+        if self.oldest_unprocessed is None:
+            return 0.0
+        return max(0.0, now - self.oldest_unprocessed)
+
+
+class GroupMonitor(Collector):
+    def __init__(self, bootstrap: str, group: str, topics: list[str],
+                 registry: CollectorRegistry | None = None) -> None:
+        self._bootstrap = bootstrap
+        self.group = group
+        self._topics = topics
+        self.lag: dict[TopicPartition, PartitionLag] = {}
+        self.members: int | None = None
+        self.checked_at: float | None = None
+        self._probe: AIOKafkaConsumer | None = None  # names the group, never joins it
+        self._reader: AIOKafkaConsumer | None = None  # no group: reads at committed offsets
+        self._admin: AIOKafkaAdminClient | None = None
+        self._partitions: list[TopicPartition] = []
+        if registry is not None:
+            registry.register(self)
+
+    # ---- the check -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self.group,
+                                       enable_auto_commit=False)
+        self._reader = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=16 * 1024)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                          request_timeout_ms=5_000)
+        await self._probe.start()
+        await self._reader.start()
+        await self._admin.start()
+
+    async def stop(self) -> None:
+        for client in (self._reader, self._probe):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close()
+
+    async def run(self, interval: float) -> None:
+        """Check every `interval` seconds until cancelled; a failed check is logged and
+        the previous figures kept (the age goes on growing)."""
+        await self.start()
+        try:
+            while True:
+                try:
+                    await self.check()
+                except Exception as exc:  # noqa: BLE001 - a monitor must not stop the worker
+                    log.warning("consumer lag check failed", extra={"error": repr(exc)})
+                await asyncio.sleep(interval)
+        finally:
+            await self.stop()
+
+    async def check(self) -> None:
+        probe, reader = self._probe, self._reader
+        assert probe is not None and reader is not None
+        if not self._partitions:
+            await probe.topics()  # metadata for every topic
+            found = [TopicPartition(t, p) for t in self._topics
+                     for p in sorted(probe.partitions_for_topic(t) or ())]
+            if not found:
+                return
+            self._partitions = found
+            reader.assign(found)
+        tps = self._partitions
+        ends = await probe.end_offsets(tps)
+        starts = await probe.beginning_offsets(tps)
+        committed = {}
+        for tp in tps:
+            offset = await probe.committed(tp)
+            committed[tp] = starts[tp] if offset is None else max(offset, starts[tp])
+        first, last = await self._read_at(committed)
+        self.lag = {
+            tp: PartitionLag(committed[tp], max(ends[tp], last.get(tp, -1) + 1), first.get(tp))
+            for tp in tps
+        }
+        self.members = await self._members()
+        self.checked_at = time.time()
+
+    async def _read_at(self, offsets: dict[TopicPartition, int]
+                       ) -> tuple[dict[TopicPartition, float], dict[TopicPartition, int]]:
+        """The timestamp of the record at each offset (if one exists yet), and the last
+        offset seen per partition. A partition with nothing to read answers empty after
+        the short fetch wait."""
+        reader = self._reader
+        assert reader is not None
+        reader.resume(*offsets)
+        for tp, offset in offsets.items():
+            reader.seek(tp, offset)
+        first: dict[TopicPartition, float] = {}
+        last: dict[TopicPartition, int] = {}
+        empty_rounds = 0
+        deadline = time.monotonic() + READ_TIMEOUT_SECONDS
+        try:
+            while len(first) < len(offsets) and time.monotonic() < deadline:
+                batch = await reader.getmany(timeout_ms=100, max_records=len(offsets) * 50)
+                if not batch:
+                    empty_rounds += 1
+                    if empty_rounds >= 2:  # every partition with data has answered
+                        break
+                    continue
+                empty_rounds = 0
+                for tp, records in batch.items():
+                    if records:
+                        first.setdefault(tp, records[0].timestamp / 1000)
+                        last[tp] = records[-1].offset
+                        reader.pause(tp)
+        finally:
+            reader.pause(*offsets)
+        return first, last
+
+    async def _members(self) -> int:
+        assert self._admin is not None
+        responses = await self._admin.describe_consumer_groups([self.group])
+        for response in responses:
+            for group in response.groups:
+                if group[1] == self.group:
+                    return len(group[5])
+        return 0
+
+    # ---- the metrics, computed at scrape time ------------------------------------------
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = time.time()
+        records = GaugeMetricFamily(
+            "cxr_consumer_lag_records", "Records of a partition the worker group has not "
+            "committed yet (end offset minus committed offset)",
+            labels=["group", "topic", "partition"])
+        seconds = GaugeMetricFamily(
+            "cxr_consumer_lag_seconds", "Age of the oldest record of a partition the worker "
+            "group has not committed yet (0 when caught up)",
+            labels=["group", "topic", "partition"])
+        for tp, lag in sorted(self.lag.items()):
+            labels = [self.group, tp.topic, str(tp.partition)]
+            records.add_metric(labels, lag.records())
+            seconds.add_metric(labels, lag.seconds(now))
+        yield records
+        yield seconds
+        members = GaugeMetricFamily(
+            "cxr_consumer_group_members", "Members of the worker group (every worker "
+            "reports the same figure)", labels=["group"])
+        if self.members is not None:
+            members.add_metric([self.group], self.members)
+        yield members
+        checked = GaugeMetricFamily(
+            "cxr_consumer_lag_checked_timestamp_seconds", "When the lag was last measured "
+            "(Unix time)", labels=["group"])
+        if self.checked_at is not None:
+            checked.add_metric([self.group], self.checked_at)
+        yield checked

@@ -1,0 +1,257 @@
+"""What the edge and the worker export, checked against what happened, over real processes.
+
+Invariants: every answer the edge gives is counted by handler and status (5xx, uvicorn's
+own 503s and a broker that is away included); the worker counts each event once, by
+channel and outcome, its dead letters by reason, fan-out records by route (as many as are
+on the topics), missing fields, and observes one end-to-end latency per normalized event;
+each process exports only its own families; a busy metrics port stops a worker with one
+line, and port 0 picks a free one that the first log line announces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.samples import brief
+from pipeline.stack import Stack
+from tests.integration.harness import make_stack, post, read_all, wait_caught_up
+
+pytestmark = pytest.mark.integration
+CHANNELS = ("voice", "chat", "sms", "email")
+
+
+def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics page: (name, sorted labels) -> value."""
+    out = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for s in family.samples:
+            out[s.name, tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def value(page: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+          **labels: str) -> float:
+    return page.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def names(page: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> set[str]:
+    return {name for name, _ in page}
+
+
+@pytest.fixture(scope="module")
+def stack(broker: EmbeddedBroker) -> Iterator[Stack]:
+    running = make_stack(broker.bootstrap, CXR_LAG_CHECK_SECONDS="1")
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+
+
+async def test_the_worker_counts_each_event_once_by_channel_and_outcome(stack: Stack) -> None:
+    run = uuid.uuid4().hex[:8]
+    sent = {c: [brief("interaction.completed", f"{run}-{c}-{i}", c) for i in range(3)]
+            for c in CHANNELS}
+    for events in sent.values():
+        for event in events:
+            assert (await post(stack, event)).status_code == 202
+    for event in sent["chat"][:2]:  # redeliveries
+        assert (await post(stack, event)).status_code == 202
+    drifted = brief("interaction.created", f"{run}-drift", "sms", customer={})
+    assert (await post(stack, drifted)).status_code == 202
+    unknown = brief("interaction.created", f"{run}-pigeon", "carrier-pigeon")
+    assert (await post(stack, unknown)).status_code == 202
+    await wait_caught_up(stack)
+
+    page = samples(stack.worker_metrics["worker"])
+    for channel in CHANNELS:
+        expected = 3 + (channel == "sms")
+        assert value(page, "cxr_events_total", channel=channel, outcome="normalized") == expected
+        assert value(page, "cxr_end_to_end_latency_seconds_count", channel=channel) == expected
+    assert value(page, "cxr_events_total", channel="chat", outcome="duplicate") == 2
+    assert value(page, "cxr_events_total", channel="unknown", outcome="dead_lettered") == 1
+    assert value(page, "cxr_dead_letters_total", reason="unknown_channel") == 1
+    assert value(page, "cxr_missing_fields_total", channel="sms",
+                 field="customer.identifier") == 1
+    assert value(page, "cxr_missing_fields_total", channel="chat",
+                 field="customer.identifier") == 0  # created at zero, not missing
+    total = 3 * 4 + 1 + 2 + 1
+    assert value(page, "cxr_hop_latency_seconds_count", hop="queue") == total
+    assert value(page, "cxr_hop_latency_seconds_count", hop="worker") == total
+    assert value(page, "cxr_hop_latency_seconds_bucket", hop="worker", le="+Inf") == total
+
+    t = stack.topics
+    records = await read_all(stack, [t.fanout(r) for r in t.routes])
+    for route in t.routes:
+        on_topic = sum(1 for r in records if r.topic == t.fanout(route))
+        assert value(page, "cxr_fanout_records_total", route=route) == on_topic > 0
+
+
+async def test_every_edge_answer_is_counted_by_handler_and_status(stack: Stack) -> None:
+    before = samples(f"{stack.edge_url}/metrics")
+    answers = [await post(stack, brief("interaction.created", f"e-{uuid.uuid4()}", "chat")),
+               await post(stack, b"{broken"),
+               await post(stack, b"x=1", "text/plain")]
+    assert [a.status_code for a in answers] == [202, 400, 415]
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{stack.edge_url}/nowhere")).status_code == 404
+    after = samples(f"{stack.edge_url}/metrics")
+
+    def grew(handler: str, status: str) -> float:
+        return (value(after, "cxr_edge_requests_total", handler=handler, status=status)
+                - value(before, "cxr_edge_requests_total", handler=handler, status=status))
+
+    assert [grew("webhook", s) for s in ("202", "400", "415")] == [1, 1, 1]
+    assert grew("other", "404") == 1
+    assert value(after, "cxr_edge_request_seconds_count", handler="webhook", status="400") == \
+        value(after, "cxr_edge_requests_total", handler="webhook", status="400")
+    assert value(after, "cxr_hop_latency_seconds_count", hop="edge") == \
+        value(after, "cxr_edge_requests_total", handler="webhook", status="202")
+    assert value(after, "cxr_edge_broker_ready") == 1
+
+
+def test_each_process_exports_only_its_own_families(stack: Stack) -> None:
+    edge, worker = samples(f"{stack.edge_url}/metrics"), samples(stack.worker_metrics["worker"])
+    assert "cxr_edge_requests_total" in names(edge)
+    assert "cxr_events_total" in names(worker)
+    assert not {n for n in names(edge) if n.startswith("cxr_")} & {
+        n for n in names(worker) if n.startswith("cxr_") and not n.startswith(
+            ("cxr_build_info", "cxr_hop_latency_seconds"))}
+    assert value(edge, "cxr_build_info", role="edge", version="0.1.0") == 1
+    assert value(worker, "cxr_build_info", role="worker", version="0.1.0") == 1
+    assert "process_resident_memory_bytes" in names(edge) & names(worker)
+    assert not any(n.endswith("_created") for n in names(edge) | names(worker))
+
+
+async def test_the_worker_reports_its_group_and_lag_for_every_partition(stack: Stack) -> None:
+    assert (await post(stack, brief("interaction.created", f"g-{uuid.uuid4()}", "sms"))
+            ).status_code == 202
+    await wait_caught_up(stack)
+    deadline = time.monotonic() + 15
+    while True:
+        page = samples(stack.worker_metrics["worker"])
+        lag = {dict(labels)["partition"]: v for (name, labels), v in page.items()
+               if name == "cxr_consumer_lag_records"}
+        if len(lag) == stack.settings.partitions and not any(lag.values()):
+            break
+        assert time.monotonic() < deadline, lag
+        await asyncio.sleep(0.5)
+    group = f"{stack.settings.topic_prefix}-router"
+    assert value(page, "cxr_consumer_group_members", group=group) == 1
+    assert value(page, "cxr_worker_assigned_partitions") == stack.settings.partitions
+    assert value(page, "cxr_worker_rebalances_total") >= 1
+    seconds = [v for (name, _), v in page.items() if name == "cxr_consumer_lag_seconds"]
+    assert len(seconds) == stack.settings.partitions and max(seconds) == 0
+
+
+@pytest.fixture
+def capped_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
+    running = make_stack(broker.bootstrap, CXR_EDGE_MAX_CONNECTIONS="3")
+    try:
+        running.ensure_topics()
+        running.start_edge()
+        running.wait_edge_ready()
+        yield running
+    finally:
+        running.stop_all()
+
+
+def test_uvicorns_own_503s_are_counted(capped_edge: Stack) -> None:
+    host, port = capped_edge.settings.edge_host, int(capped_edge.edge_url.rsplit(":", 1)[1])
+    idle = [socket.create_connection((host, port)) for _ in range(3)]  # the cap, held open
+    try:
+        time.sleep(0.3)
+        refused = httpx.post(f"{capped_edge.edge_url}/webhooks/cxone", content=b"{}",
+                             headers={"content-type": "application/json"}, timeout=5)
+        assert refused.status_code == 503
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.3)
+    page = samples(f"{capped_edge.edge_url}/metrics")
+    assert value(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
+
+
+@pytest.fixture
+def edge_without_broker() -> Iterator[Stack]:
+    running = make_stack(f"127.0.0.1:{free_port()}")  # nothing listens there
+    try:
+        running.start_edge()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{running.edge_url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        yield running
+    finally:
+        running.stop_all()
+
+
+async def test_a_broker_that_is_away_shows_as_503s_publish_errors_and_not_ready(
+        edge_without_broker: Stack) -> None:
+    stack = edge_without_broker
+    answer = await post(stack, brief("interaction.created", "nowhere", "voice"))
+    assert answer.status_code == 503
+    page = samples(f"{stack.edge_url}/metrics")
+    assert value(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
+    assert value(page, "cxr_edge_publish_errors_total", error="NotConnected") == 1
+    assert value(page, "cxr_edge_broker_ready") == 0
+
+
+def _worker(stack: Stack, port: int) -> subprocess.Popen[str]:
+    env = stack.child_env({"CXR_METRICS_PORT": str(port), "CXR_LOG_LEVEL": "info",
+                           "CXR_LOG_FORMAT": "json"})
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+def test_a_busy_metrics_port_stops_a_worker_with_one_line(stack: Stack) -> None:
+    busy = int(stack.worker_metrics["worker"].rsplit(":", 1)[1].split("/")[0])
+    proc = _worker(stack, busy)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        _, err = _stop(proc)
+    assert proc.returncode == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "already in use" in lines[0] and "CXR_METRICS_PORT" in lines[0]
+
+
+def test_metrics_port_0_takes_a_free_port_and_says_which(stack: Stack) -> None:
+    import orjson
+
+    proc = _worker(stack, 0)
+    try:
+        assert proc.stderr is not None
+        first = orjson.loads(proc.stderr.readline())
+        port = first["metrics_port"]
+        assert port > 0 and f":{port}/metrics" in first["msg"]
+        assert "cxr_events_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        _stop(proc)
