@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check clean
+.PHONY: run test check clean prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/cxone-router dev --demo
 
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(BIN)/python -m pytest -q
+
+# The observability tests run a real Prometheus; it is a system package, not a Python one.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  echo "make test needs Prometheus (prometheus and promtool): on Debian or Ubuntu" \
+	       "run 'sudo apt-get install prometheus' (.ci/run does it itself), or put the" \
+	       "binaries from https://prometheus.io/download/ on the PATH"; exit 1; }
 
 check: $(STAMP)
 	$(BIN)/ruff check pipeline agents tests

@@ -1,0 +1,130 @@
+"""A local Prometheus: scrapes a running stack with the generated rules loaded.
+
+`cxone-router dev --prometheus` and the live test start it the same way. Prometheus is
+not a Python package: it comes from the system (Debian's `prometheus` package gives both
+`prometheus` and `promtool`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pipeline.errors import CxoneRouterError
+from pipeline.kafka.embedded import free_port
+from pipeline.observability import rules
+from pipeline.observability.generate import prometheus_config
+from pipeline.observability.slo import SloFile
+
+INSTALL_HINT = ("install Prometheus: `sudo apt-get install prometheus` on Debian or Ubuntu "
+                "(it gives `prometheus` and `promtool`), or put the binaries from "
+                "https://prometheus.io/download/ on the PATH")
+
+
+class PrometheusError(CxoneRouterError):
+    """Prometheus is missing, did not start, or a query failed."""
+
+
+def find_binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise PrometheusError(f"`{name}` is not installed: {INSTALL_HINT}")
+    return found
+
+
+def _host_port(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+@dataclass
+class LocalPrometheus:
+    """One Prometheus process on loopback, its data and config in a temporary folder."""
+
+    slo_file: SloFile
+    edge_metrics: str
+    worker_metrics: list[str]
+    interval: str = "1s"
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    folder: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.folder is not None
+        return self.folder / "prometheus.log"
+
+    def start(self, timeout: float = 30.0) -> LocalPrometheus:
+        binary = find_binary("prometheus")
+        self.port = self.port or free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="cxr-prometheus-"))
+        rules_path = self.folder / "cxr-rules.yml"
+        rules_path.write_text(rules.to_yaml(rules.rules(self.slo_file), ""))
+        config = prometheus_config(
+            self.slo_file, [_host_port(self.edge_metrics)],
+            [_host_port(u) for u in self.worker_metrics], [str(rules_path)], self.interval)
+        config_path = self.folder / "prometheus.yml"
+        config_path.write_text(rules.to_yaml(config, ""))
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [binary, f"--config.file={config_path}",
+                 f"--storage.tsdb.path={self.folder / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise PrometheusError(f"prometheus exited at start-up: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise PrometheusError(f"prometheus was not ready within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def api(self, path: str, **params: str) -> Any:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise PrometheusError(f"{path} {params}: {body.get('error', response.text)}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr)
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
