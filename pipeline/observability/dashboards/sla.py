@@ -1,0 +1,136 @@
+"""The SLA overview: throughput, latency against its SLO, error budgets, burn rates, SLIs.
+
+Targets, thresholds, windows and burn-rate levels come from the SLO file, so editing it
+and generating again changes the panels.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard as model
+
+from pipeline.observability.dashboards.common import (
+    CHANNEL,
+    RATE,
+    PanelBuilder,
+    Section,
+    Target,
+    build_dashboard,
+    histogram_quantile,
+    number,
+    stat_panel,
+    timeseries_panel,
+)
+from pipeline.observability.rules import BUDGET_REMAINING, BURN_RATE, sli_error
+from pipeline.observability.slo import Slo, SloFile
+
+UID = "cxr-sla-overview"
+TITLE = "cxone-router / SLA overview"
+LATENCY = "cxr_end_to_end_latency_seconds"
+
+
+def _selector(slo: Slo) -> str:
+    return f'{{slo="{slo.name}",{CHANNEL}}}' if slo.per_channel else f'{{slo="{slo.name}"}}'
+
+
+def _objective(slo: Slo) -> str:
+    return f"{number(slo.target)} % over {slo.window}"
+
+
+def throughput() -> PanelBuilder:
+    return timeseries_panel(
+        "Throughput by channel",
+        "Events normalized and published to their channel topic per second, by channel "
+        "(duplicates and dead letters excluded).", "ops",
+        [Target("{{channel}}", f"sum by (channel) (rate(cxr_events_total"
+                               f'{{outcome="normalized",{CHANNEL}}}[{RATE}]))')])
+
+
+def latency(slo_file: SloFile) -> PanelBuilder:
+    slos = slo_file.of_kind("latency")
+    quantiles = {"p50": 0.5}
+    quantiles.update({f"p{number(s.target)}": s.target / 100 for s in slos} or {"p99": 0.99})
+    targets = [Target(f"{label} {{{{channel}}}}",
+                      histogram_quantile(q, LATENCY, "le, channel", CHANNEL))
+               for label, q in sorted(quantiles.items(), key=lambda item: item[1])]
+    objectives = "; ".join(f"{s.title}: {_objective(s)} of events within "
+                           f"{number(s.threshold_seconds or 0)} s" for s in slos)
+    return timeseries_panel(
+        "End-to-end latency by channel",
+        "From the edge receiving a webhook until its channel and fan-out records are "
+        "acknowledged, per channel. The dashed line is the latency SLO's threshold"
+        + (f" ({objectives})." if objectives else "."), "s", targets,
+        steps=[(threshold, "red") for threshold in slo_file.latency_thresholds()])
+
+
+def error_budgets(slo_file: SloFile) -> PanelBuilder:
+    targets = [Target(f"{s.title} {{{{channel}}}}" if s.per_channel else s.title,
+                      f"{BUDGET_REMAINING}{_selector(s)}") for s in slo_file.slos]
+    return stat_panel(
+        "Error budget remaining",
+        "What is left of each SLO's error budget over its window (latency per channel): "
+        "100 % untouched, 0 % spent, below 0 overspent. "
+        + "; ".join(f"{s.title}: {_objective(s)}" for s in slo_file.slos) + ".",
+        "percentunit", targets, base="red", steps=[(0, "orange"), (0.25, "green")])
+
+
+def _burn_levels(slo_file: SloFile) -> list[tuple[float, str]]:
+    levels: dict[float, str] = {}
+    for alert in sorted(slo_file.burn_rate_alerts, key=lambda a: a.severity == "page"):
+        levels[alert.burn_rate] = "red" if alert.severity == "page" else "orange"
+    return sorted(levels.items())
+
+
+def burn_rate(slo_file: SloFile, slo: Slo) -> PanelBuilder:
+    long_windows = {a.long_window for a in slo_file.burn_rate_alerts}
+    targets = []
+    for window in slo_file.windows:
+        metric = f"{BURN_RATE.format(window=window)}{_selector(slo)}"
+        targets.append(Target(f"{window} (worst channel)" if slo.per_channel else window,
+                              f"max({metric})" if slo.per_channel else metric,
+                              dashed=window not in long_windows))
+    policy = "; ".join(f"{a.severity} above {number(a.burn_rate)}x over {a.long_window} "
+                       f"and {a.short_window}" for a in slo_file.burn_rate_alerts)
+    return timeseries_panel(
+        f"Burn rate: {slo.title}",
+        f"How fast the {slo.name} error budget ({_objective(slo)}) is being spent, over "
+        "each window of the burn-rate policy: 1 spends it exactly by the end of the window. "
+        f"Dashed lines: the short windows. Thresholds: {policy}."
+        + (" Select one channel to see it alone." if slo.per_channel else ""),
+        "none", targets, steps=_burn_levels(slo_file))
+
+
+def indicator(slo: Slo) -> PanelBuilder | None:
+    """The SLI of an SLO over the rate interval, against its target or threshold."""
+    if slo.kind == "freshness":
+        threshold = slo.threshold_seconds or 0
+        return timeseries_panel(
+            f"{slo.title}: oldest unprocessed record",
+            f"Age of the oldest raw record the worker group has not processed yet (max over "
+            f"topics and partitions). The SLO: {_objective(slo)} of the time under "
+            f"{number(threshold)} s (dashed line).", "s",
+            [Target("oldest unprocessed record", "max(cxr_consumer_lag_seconds)")],
+            steps=[(threshold, "red")])
+    if slo.kind in ("availability", "dead_letters"):
+        what = ("Share of webhooks the edge answered without a 5xx"
+                if slo.kind == "availability"
+                else "Share of events (duplicates aside) that reached their channel topic "
+                     "rather than the dead-letter topic")
+        return timeseries_panel(
+            f"{slo.title}", f"{what}. The SLO: {_objective(slo)} (dashed line).",
+            "percentunit", [Target(slo.title, f"1 - ({sli_error(slo, RATE)})")],
+            base="red", steps=[(round(slo.target / 100, 10), "green")], soft_min=None)
+    return None
+
+
+def dashboard(slo_file: SloFile) -> model.Dashboard:
+    indicators = [p for p in (indicator(s) for s in slo_file.slos) if p is not None]
+    return build_dashboard(
+        UID, TITLE,
+        "Is cxone-router meeting its SLOs? Generated from schemas/slos.json.",
+        [
+            Section("Error budgets", [error_budgets(slo_file)], per_line=1, height=6),
+            Section("Traffic and latency", [throughput(), latency(slo_file)]),
+            Section("Service level indicators", indicators, per_line=3),
+            Section("Burn rates", [burn_rate(slo_file, s) for s in slo_file.slos]),
+        ],
+    )
