@@ -11,6 +11,8 @@ from rich.console import Console
 from pipeline.bench.cli import bench_command
 from pipeline.cxone.cli import fake_cxone_command, webhooks_app
 from pipeline.errors import ConfigurationError, CxoneRouterError
+from pipeline.observability.cli import observability_app
+from pipeline.observability.status import status_command
 from pipeline.settings import load_settings
 from pipeline.simulate.cli import simulate_command
 
@@ -29,16 +31,21 @@ def dev(
                                   "simulated CXone traffic until Ctrl-C."),
     rate: float = typer.Option(50.0, "--rate", min=0.1, help="Events per second for "
                                "--simulate."),
+    prometheus: bool = typer.Option(False, "--prometheus", help="Also start Prometheus "
+                                    "(when installed) scraping the stack, with the "
+                                    "generated rules and alerts."),
 ) -> None:
     """Run everything on one machine: the embedded broker (unless CXR_KAFKA_BOOTSTRAP is
-    set), topics, the worker, the edge and a fake CXone. Ctrl-C stops it all."""
+    set), topics, the worker, the edge and a fake CXone. Ctrl-C stops it all. Prints where
+    each /metrics is."""
     from pipeline.dev import run_dev
     from pipeline.logs import configure_logging
 
     overrides = {} if "CXR_LOG_FORMAT" in os.environ else {"log_format": "console"}
     settings = load_settings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
-    run_dev(settings, demo=demo, simulate_rate=rate if simulate else None, console=Console())
+    run_dev(settings, demo=demo, simulate_rate=rate if simulate else None, console=Console(),
+            prometheus=prometheus)
 
 
 @app.command()
@@ -79,9 +86,11 @@ def topics() -> None:
 
 
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(observability_app, name="observability")
 app.command("fake-cxone")(fake_cxone_command)
 app.command("simulate")(simulate_command)
 app.command("bench")(bench_command)
+app.command("status")(status_command)
 
 
 def main() -> None:
