@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -18,6 +19,8 @@ from rich.console import Console
 from pipeline.errors import CxoneRouterError
 from pipeline.settings import Settings
 from pipeline.stack import Stack
+
+DEFAULT_PROMETHEUS_PORT = 9090
 
 
 class DevError(CxoneRouterError):
@@ -48,6 +51,43 @@ def fake_cxone_registration(edge_url: str, console: Console) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[None]:
+    """Prometheus on :9090 (or a free port) scraping this stack with the generated rules."""
+    if not wanted:
+        yield
+        return
+    from pipeline.kafka.embedded import free_port
+    from pipeline.observability.prometheus import LocalPrometheus, PrometheusError
+    from pipeline.observability.slo import load_slos
+
+    port = DEFAULT_PROMETHEUS_PORT if port_is_free(DEFAULT_PROMETHEUS_PORT) else free_port()
+    prometheus = LocalPrometheus(load_slos(stack.settings.schemas_dir),
+                                 f"{stack.edge_url}/metrics", list(stack.worker_metrics.values()),
+                                 interval="5s", port=port)
+    try:
+        prometheus.start()
+    except PrometheusError as exc:
+        console.print(f"  prometheus: [yellow]not started[/]: {exc}")
+        yield
+        return
+    console.print(f"  prometheus: {prometheus.url} (scrapes every 5 s, rules and alerts "
+                  f"loaded: {prometheus.url}/alerts)")
+    try:
+        yield
+    finally:
+        prometheus.stop()
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
 def background_traffic(edge_url: str, rate: float | None, console: Console) -> Iterator[None]:
     if rate is None:
         yield
@@ -66,7 +106,7 @@ def background_traffic(edge_url: str, rate: float | None, console: Console) -> I
 
 
 def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
-            console: Console) -> None:
+            console: Console, prometheus: bool = False) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -77,11 +117,12 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
             f"[bold green]cxone-router is running[/]\n"
             f"  edge:      {stack.edge_url}/webhooks/cxone\n"
             f"  metrics:   {stack.edge_url}/metrics (edge), "
-            f"http://{settings.edge_host}:{settings.metrics_port}/metrics (worker)\n"
+            f"{', '.join(stack.worker_metrics.values())} (worker)\n"
             f"  bootstrap: {stack.bootstrap} ({'embedded' if stack.broker else 'external'})\n"
             f"  topics:    {', '.join(stack.topics.all())}"
         )
-        with fake_cxone_registration(stack.edge_url, console):
+        with (fake_cxone_registration(stack.edge_url, console),
+              local_prometheus(stack, prometheus, console)):
             if demo:
                 from pipeline.demo import demo as show_demo
 

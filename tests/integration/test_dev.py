@@ -1,0 +1,77 @@
+"""`cxone-router dev --prometheus` as a user runs it: it says where every /metrics is, its
+Prometheus scrapes the edge and the worker with the generated rules loaded, and Ctrl-C
+stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from pipeline.kafka.embedded import free_port
+from pipeline.observability import rules
+from pipeline.observability.slo import load_slos
+from pipeline.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"no {marker!r} within {timeout} s; output:\n{''.join(seen)}")
+
+
+def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
+    env = {**os.environ, "CXR_EMBEDDED_BROKER_PORT": "0", "CXR_EDGE_PORT": str(free_port()),
+           "CXR_METRICS_PORT": str(free_port()), "CXR_TOPIC_PREFIX": f"dev{os.getpid()}",
+           "CXR_LOG_LEVEL": "warning", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "dev", "--prometheus"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=REPO_ROOT, start_new_session=True)
+    prometheus = None
+    try:
+        shown = _read_until(proc, "Serving", 120)
+        metrics = re.findall(r"http://[\d.:]+/metrics", shown)
+        assert len(metrics) == 2, shown  # the edge's and the worker's
+        prometheus = re.search(r"prometheus: (http://[\d.:]+)", shown)
+        assert prometheus, shown
+        url = prometheus[1]
+        deadline = time.monotonic() + 30
+        while True:
+            up = httpx.get(f"{url}/api/v1/query", params={"query": "up == 1"}).json()
+            jobs = {r["metric"]["job"] for r in up["data"]["result"]}
+            if jobs == {"cxr-edge", "cxr-worker"}:
+                break
+            assert time.monotonic() < deadline, up
+            time.sleep(1)
+        loaded = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"]
+        expected = rules.rules(load_slos(REPO_ROOT / "schemas"))["groups"]
+        assert sorted(g["name"] for g in loaded) == sorted(g["name"] for g in expected)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    assert proc.returncode == 0, rest
+    assert "no process left behind" in rest
+    if prometheus:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{prometheus[1]}/-/ready", timeout=2)
