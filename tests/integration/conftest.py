@@ -18,8 +18,9 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture(scope="module")
 def stack(broker: EmbeddedBroker) -> Iterator[Stack]:
-    """Worker and edge processes, shared by a module's tests; stopped by pid afterwards."""
-    running = make_stack(broker.bootstrap)
+    """Worker and edge processes, shared by a module's tests; stopped by pid afterwards.
+    Workers measure consumer lag every second, so tests see it soon."""
+    running = make_stack(broker.bootstrap, CXR_LAG_CHECK_SECONDS="1")
     try:
         running.start_all()
         yield running

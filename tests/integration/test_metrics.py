@@ -49,16 +49,6 @@ def names(page: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> set[str
     return {name for name, _ in page}
 
 
-@pytest.fixture(scope="module")
-def stack(broker: EmbeddedBroker) -> Iterator[Stack]:
-    running = make_stack(broker.bootstrap, CXR_LAG_CHECK_SECONDS="1")
-    try:
-        running.start_all()
-        yield running
-    finally:
-        running.stop_all()
-
-
 async def test_the_worker_counts_each_event_once_by_channel_and_outcome(stack: Stack) -> None:
     run = uuid.uuid4().hex[:8]
     sent = {c: [brief("interaction.completed", f"{run}-{c}-{i}", c) for i in range(3)]

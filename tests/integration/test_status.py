@@ -12,7 +12,6 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,25 +20,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.kafka.embedded import free_port
 from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post
+from tests.integration.harness import post
 
 pytestmark = pytest.mark.integration
 CHANNELS = ("voice", "chat", "sms", "email")
 MALFORMED = b"{not json"
-
-
-@pytest.fixture(scope="module")
-def status_stack(broker: EmbeddedBroker) -> Iterator[Stack]:
-    stack = make_stack(broker.bootstrap, CXR_LAG_CHECK_SECONDS="1")
-    try:
-        stack.start_all()
-        yield stack
-    finally:
-        stack.stop_all()
 
 
 def samples(url: str) -> list[tuple[str, dict[str, str], float]]:
@@ -96,10 +85,9 @@ async def run_with_traffic(stack: Stack, args: list[str]) -> tuple[int, str, str
 
 
 @pytest.fixture(scope="module")
-def processed(status_stack: Stack) -> Stack:
+def processed(stack: Stack) -> Stack:
     """One webhook per channel through the edge, one malformed body refused by the edge
     and one written to the raw topic behind its back (the worker dead-letters it)."""
-    stack = status_stack
     worker = stack.worker_metrics["worker"]
 
     async def feed() -> None:
