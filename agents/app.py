@@ -103,17 +103,15 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     async def watch_consumer_lag() -> None:
         await monitor.run(settings.lag_check_seconds)
 
-    def count_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
-        """Every rebalance ends with an assignment (empty or not). A Faust sensor would
-        count the same, but Faust calls every sensor several times per event (-8 % of
-        the worker's throughput, measured)."""
+    def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        """Every rebalance ends with the worker's whole new assignment (empty or not). A
+        Faust sensor would see the same, but Faust calls every sensor several times per
+        event (-8 % of the worker's throughput, measured)."""
         metrics.rebalances.inc()
+        metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic == topics.raw))
 
-    app.on_partitions_assigned.connect(cast(Any, count_rebalance))
-
+    app.on_partitions_assigned.connect(cast(Any, on_assigned))
     metrics.dedup_keys.set_function(lambda: len(dedup))
-    metrics.assigned_partitions.set_function(
-        lambda: sum(1 for tp in app.assignor.assigned_actives() if tp.topic == topics.raw))
 
     app.cxr_topics = topics  # type: ignore[attr-defined]
     app.cxr_metrics = metrics  # type: ignore[attr-defined]
