@@ -127,7 +127,11 @@ class Edge:
     async def watch_readiness(self) -> None:
         """Keep `cxr_edge_broker_ready` current for the not-ready alert."""
         while True:
-            await self.check_ready()
+            try:
+                await self.check_ready()
+            except Exception as exc:  # noqa: BLE001 - the watch must outlive any one check
+                self.metrics.broker_ready.set(0)
+                log.warning("readiness check failed", extra={"error": repr(exc)})
             await asyncio.sleep(READINESS_CHECK_SECONDS)
 
     async def serve_metrics(self, request: Request) -> Response:
