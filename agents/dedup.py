@@ -71,5 +71,6 @@ class DedupIndex:
                     store.pop(key, None)
                     purged += 1
             await asyncio.sleep(0)
+        self._metrics.dedup_keys.set(len(store))
         self._metrics.dedup_purged.inc(purged)
         return purged

@@ -11,6 +11,7 @@ line, and port 0 picks a free one that the first log line announces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -245,3 +246,28 @@ def test_metrics_port_0_takes_a_free_port_and_says_which(stack: Stack) -> None:
         assert "cxr_events_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         _stop(proc)
+
+
+@pytest.fixture
+def own_stack(broker: EmbeddedBroker) -> Iterator[Stack]:
+    running = make_stack(broker.bootstrap)
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+
+
+async def test_a_worker_scraped_under_traffic_still_stops_gracefully(own_stack: Stack) -> None:
+    """Scrapes run in another thread: one that touched the Faust table made the worker's
+    stop hang until it was killed."""
+    stack = own_stack
+    deadline = time.monotonic() + 5
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            for channel in CHANNELS:
+                event = brief("interaction.created", f"s-{uuid.uuid4().hex[:10]}", channel)
+                assert (await post(stack, event)).status_code == 202
+            with contextlib.suppress(httpx.HTTPError):  # until its metrics server is up
+                await client.get(stack.worker_metrics["worker"])
+    assert stack.stop("worker") == 0, "SIGTERM did not stop the worker: it was killed"
