@@ -186,15 +186,15 @@ class GroupMonitor(Collector):
             seconds.add_metric(labels, lag.seconds(now))
         yield records
         yield seconds
-        members = GaugeMetricFamily(
-            "cxr_consumer_group_members", "Members of the worker group (every worker "
-            "reports the same figure)", labels=["group"])
-        if self.members is not None:
-            members.add_metric([self.group], self.members)
-        yield members
-        checked = GaugeMetricFamily(
-            "cxr_consumer_lag_checked_timestamp_seconds", "When the lag was last measured "
-            "(Unix time)", labels=["group"])
-        if self.checked_at is not None:
-            checked.add_metric([self.group], self.checked_at)
-        yield checked
+        yield self._group_gauge("cxr_consumer_group_members", "Members of the worker group "
+                                "(every worker reports the same figure)", self.members)
+        yield self._group_gauge("cxr_consumer_lag_checked_timestamp_seconds", "When the lag "
+                                "was last measured (Unix time)", self.checked_at)
+
+    def _group_gauge(self, name: str, documentation: str,
+                     value: float | None) -> GaugeMetricFamily:
+        """A gauge of the whole group; no sample until the first check gave one."""
+        family = GaugeMetricFamily(name, documentation, labels=["group"])
+        if value is not None:
+            family.add_metric([self.group], value)
+        return family

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,14 @@ import orjson
 from agents.dedup import DedupIndex
 from agents.delivery import Output, Writer
 from agents.fanout import Fanout
-from agents.metrics import DEAD_LETTERED, DUPLICATE, NORMALIZED, UNKNOWN_CHANNEL, WorkerMetrics
+from agents.metrics import (
+    DEAD_LETTERED,
+    DUPLICATE,
+    NORMALIZED,
+    UNKNOWN_CHANNEL,
+    BatchCounts,
+    WorkerMetrics,
+)
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
 from pipeline.mapping import Normalizer
@@ -35,20 +41,6 @@ class Normalized:
     record: dict[str, Any]
     outputs: list[Output]
     mark: tuple[int, str]
-
-
-@dataclass(slots=True)
-class BatchCounts:
-    """What a batch adds to the counters, added once per batch."""
-
-    events: Counter[tuple[str, str]]
-    dead_letters: Counter[str]
-    fanout: Counter[str]
-    missing: Counter[tuple[str, str]]
-
-    @classmethod
-    def new(cls) -> BatchCounts:
-        return cls(Counter(), Counter(), Counter(), Counter())
 
 
 class Ingest:
@@ -70,7 +62,7 @@ class Ingest:
         marks: list[tuple[int, str]] = []
         in_batch: set[str] = set()
         done: list[tuple[str, int | None]] = []  # (channel, edge receive ns) per record
-        counts = BatchCounts.new()
+        counts = BatchCounts()
         queue_hop = self._metrics.queue_hop
         for event in events:
             message = event.message
@@ -108,7 +100,7 @@ class Ingest:
         finished_ns = time.time_ns()
         finished = finished_ns / 1e9
         metrics = self._metrics
-        metrics.count_batch(counts.events, counts.dead_letters, counts.fanout, counts.missing)
+        metrics.count_batch(counts)
         worker_seconds = max(0.0, finished - picked_up)
         for _ in events:
             metrics.worker_hop.observe(worker_seconds)

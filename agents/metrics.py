@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,6 +20,16 @@ from pipeline.metrics import latency_buckets, new_registry
 NORMALIZED, DUPLICATE, DEAD_LETTERED = "normalized", "duplicate", "dead_lettered"
 OUTCOMES = (NORMALIZED, DUPLICATE, DEAD_LETTERED)
 UNKNOWN_CHANNEL = "unknown"  # a dead letter whose channel could not be told
+
+
+@dataclass(slots=True)
+class BatchCounts:
+    """What a batch adds to the counters: counted while the batch runs, added once."""
+
+    events: Tally[tuple[str, str]] = field(default_factory=Tally)  # (channel, outcome)
+    dead_letters: Tally[str] = field(default_factory=Tally)  # reason
+    fanout: Tally[str] = field(default_factory=Tally)  # route
+    missing: Tally[tuple[str, str]] = field(default_factory=Tally)  # (channel, field)
 
 
 class WorkerMetrics:
@@ -76,19 +87,18 @@ class WorkerMetrics:
         for route in routes:
             self._fanout.labels(route)
         for channel, fields in channel_fields.items():
-            for field in fields:
-                self._missing.labels(channel, field)
+            for name in fields:
+                self._missing.labels(channel, name)
 
-    def count_batch(self, events: Tally[tuple[str, str]], dead_letters: Tally[str],
-                    fanout: Tally[str], missing: Tally[tuple[str, str]]) -> None:
-        for (channel, outcome), n in events.items():
+    def count_batch(self, counts: BatchCounts) -> None:
+        for (channel, outcome), n in counts.events.items():
             self._events.labels(channel, outcome).inc(n)
-        for reason, n in dead_letters.items():
+        for reason, n in counts.dead_letters.items():
             self._dead_letters.labels(reason).inc(n)
-        for route, n in fanout.items():
+        for route, n in counts.fanout.items():
             self._fanout.labels(route).inc(n)
-        for (channel, field), n in missing.items():
-            self._missing.labels(channel, field).inc(n)
+        for (channel, name), n in counts.missing.items():
+            self._missing.labels(channel, name).inc(n)
 
     def end_to_end(self, channel: str, seconds: float) -> None:
         histogram = self._by_channel.get(channel)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pipeline.edge import WEBHOOK_PATH
 from pipeline.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
 from pipeline.edge.auth import Unauthorized, build_check
 from pipeline.edge.body import BodyTooLarge, read_capped
@@ -36,7 +37,6 @@ from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
-WEBHOOK_PATH = "/webhooks/cxone"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 READINESS_CHECK_SECONDS = 5.0
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pipeline.edge import WEBHOOK_PATH
 from pipeline.metrics import latency_buckets, new_registry
 
 WEBHOOK = "webhook"
-HANDLERS = {"/webhooks/cxone": WEBHOOK, "/healthz": "healthz", "/readyz": "readyz",
+HANDLERS = {WEBHOOK_PATH: WEBHOOK, "/healthz": "healthz", "/readyz": "readyz",
             "/metrics": "metrics"}
 OTHER = "other"
 # Answers the webhook handler gives, created at start-up so rates exist from the first

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,7 +41,7 @@ def find_binary(name: str) -> str:
 
 
 def _host_port(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
+    return urlsplit(url).netloc
 
 
 @dataclass
