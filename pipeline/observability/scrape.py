@@ -46,6 +46,11 @@ class Scrape:
     def up(self) -> bool:
         return self.error is None
 
+    @property
+    def names(self) -> set[str]:
+        """Every sample name on the page (`..._bucket`, `..._total` and so on)."""
+        return set(self._by_name)
+
     def series(self, name: str, **match: str) -> list[Sample]:
         """The samples named `name` whose labels include every `match` pair."""
         found = self._by_name.get(name, [])

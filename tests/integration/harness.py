@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 
 from pipeline.kafka.embedded import free_port
 from pipeline.kafka.reader import TopicReader
+from pipeline.observability.scrape import Scrape, parse
 from pipeline.settings import Settings, load_settings
 from pipeline.stack import Stack
 
@@ -93,10 +95,17 @@ async def wait_caught_up(stack: Stack, timeout: float = 60) -> None:
         await probe.stop()
 
 
+def scrape(url: str) -> Scrape:
+    """A /metrics page, parsed the way `cxone-router status` parses it."""
+    return Scrape(url, time.monotonic(), parse(httpx.get(url, timeout=5).text))
+
+
+def sample(page: Scrape, name: str, **labels: str) -> float:
+    """The value of the sample with exactly these labels (0 when there is none)."""
+    return next((s.value for s in page.series(name) if dict(s.labels) == labels), 0.0)
+
+
 def metric(url: str, name: str) -> float | None:
-    """One sample's value from a Prometheus /metrics page (None when absent)."""
-    text = httpx.get(url, timeout=5).text
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
+    """The first sample named `name` on a /metrics page (None when absent)."""
+    found = scrape(url).series(name)
+    return found[0].value if found else None

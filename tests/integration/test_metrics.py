@@ -21,33 +21,21 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.samples import brief
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post, read_all, wait_caught_up
+from tests.integration.harness import (
+    make_stack,
+    post,
+    read_all,
+    sample,
+    scrape,
+    wait_caught_up,
+)
 
 pytestmark = pytest.mark.integration
 CHANNELS = ("voice", "chat", "sms", "email")
-
-
-def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a /metrics page: (name, sorted labels) -> value."""
-    out = {}
-    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
-        for s in family.samples:
-            out[s.name, tuple(sorted(s.labels.items()))] = s.value
-    return out
-
-
-def value(page: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
-    return page.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def names(page: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> set[str]:
-    return {name for name, _ in page}
 
 
 async def test_the_worker_counts_each_event_once_by_channel_and_outcome(stack: Stack) -> None:
@@ -65,64 +53,64 @@ async def test_the_worker_counts_each_event_once_by_channel_and_outcome(stack: S
     assert (await post(stack, unknown)).status_code == 202
     await wait_caught_up(stack)
 
-    page = samples(stack.worker_metrics["worker"])
+    page = scrape(stack.worker_metrics["worker"])
     for channel in CHANNELS:
         expected = 3 + (channel == "sms")
-        assert value(page, "cxr_events_total", channel=channel, outcome="normalized") == expected
-        assert value(page, "cxr_end_to_end_latency_seconds_count", channel=channel) == expected
-    assert value(page, "cxr_events_total", channel="chat", outcome="duplicate") == 2
-    assert value(page, "cxr_events_total", channel="unknown", outcome="dead_lettered") == 1
-    assert value(page, "cxr_dead_letters_total", reason="unknown_channel") == 1
-    assert value(page, "cxr_missing_fields_total", channel="sms",
+        assert sample(page, "cxr_events_total", channel=channel, outcome="normalized") == expected
+        assert sample(page, "cxr_end_to_end_latency_seconds_count", channel=channel) == expected
+    assert sample(page, "cxr_events_total", channel="chat", outcome="duplicate") == 2
+    assert sample(page, "cxr_events_total", channel="unknown", outcome="dead_lettered") == 1
+    assert sample(page, "cxr_dead_letters_total", reason="unknown_channel") == 1
+    assert sample(page, "cxr_missing_fields_total", channel="sms",
                  field="customer.identifier") == 1
-    assert value(page, "cxr_missing_fields_total", channel="chat",
+    assert sample(page, "cxr_missing_fields_total", channel="chat",
                  field="customer.identifier") == 0  # created at zero, not missing
     total = 3 * 4 + 1 + 2 + 1
-    assert value(page, "cxr_hop_latency_seconds_count", hop="queue") == total
-    assert value(page, "cxr_hop_latency_seconds_count", hop="worker") == total
-    assert value(page, "cxr_hop_latency_seconds_bucket", hop="worker", le="+Inf") == total
+    assert sample(page, "cxr_hop_latency_seconds_count", hop="queue") == total
+    assert sample(page, "cxr_hop_latency_seconds_count", hop="worker") == total
+    assert sample(page, "cxr_hop_latency_seconds_bucket", hop="worker", le="+Inf") == total
 
     t = stack.topics
     records = await read_all(stack, [t.fanout(r) for r in t.routes])
     for route in t.routes:
         on_topic = sum(1 for r in records if r.topic == t.fanout(route))
-        assert value(page, "cxr_fanout_records_total", route=route) == on_topic > 0
+        assert sample(page, "cxr_fanout_records_total", route=route) == on_topic > 0
 
 
 async def test_every_edge_answer_is_counted_by_handler_and_status(stack: Stack) -> None:
-    before = samples(f"{stack.edge_url}/metrics")
+    before = scrape(f"{stack.edge_url}/metrics")
     answers = [await post(stack, brief("interaction.created", f"e-{uuid.uuid4()}", "chat")),
                await post(stack, b"{broken"),
                await post(stack, b"x=1", "text/plain")]
     assert [a.status_code for a in answers] == [202, 400, 415]
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{stack.edge_url}/nowhere")).status_code == 404
-    after = samples(f"{stack.edge_url}/metrics")
+    after = scrape(f"{stack.edge_url}/metrics")
 
     def grew(handler: str, status: str) -> float:
-        return (value(after, "cxr_edge_requests_total", handler=handler, status=status)
-                - value(before, "cxr_edge_requests_total", handler=handler, status=status))
+        return (sample(after, "cxr_edge_requests_total", handler=handler, status=status)
+                - sample(before, "cxr_edge_requests_total", handler=handler, status=status))
 
     assert [grew("webhook", s) for s in ("202", "400", "415")] == [1, 1, 1]
     assert grew("other", "404") == 1
-    assert value(after, "cxr_edge_request_seconds_count", handler="webhook", status="400") == \
-        value(after, "cxr_edge_requests_total", handler="webhook", status="400")
-    assert value(after, "cxr_hop_latency_seconds_count", hop="edge") == \
-        value(after, "cxr_edge_requests_total", handler="webhook", status="202")
-    assert value(after, "cxr_edge_broker_ready") == 1
+    assert sample(after, "cxr_edge_request_seconds_count", handler="webhook", status="400") == \
+        sample(after, "cxr_edge_requests_total", handler="webhook", status="400")
+    assert sample(after, "cxr_hop_latency_seconds_count", hop="edge") == \
+        sample(after, "cxr_edge_requests_total", handler="webhook", status="202")
+    assert sample(after, "cxr_edge_broker_ready") == 1
 
 
 def test_each_process_exports_only_its_own_families(stack: Stack) -> None:
-    edge, worker = samples(f"{stack.edge_url}/metrics"), samples(stack.worker_metrics["worker"])
-    assert "cxr_edge_requests_total" in names(edge)
-    assert "cxr_events_total" in names(worker)
-    assert not {n for n in names(edge) if n.startswith("cxr_")} & {
-        n for n in names(worker) if n.startswith("cxr_") and not n.startswith(
+    edge, worker = scrape(f"{stack.edge_url}/metrics"), scrape(stack.worker_metrics["worker"])
+    assert "cxr_edge_requests_total" in edge.names
+    assert "cxr_events_total" in worker.names
+    assert not {n for n in edge.names if n.startswith("cxr_")} & {
+        n for n in worker.names if n.startswith("cxr_") and not n.startswith(
             ("cxr_build_info", "cxr_hop_latency_seconds"))}
-    assert value(edge, "cxr_build_info", role="edge", version="0.1.0") == 1
-    assert value(worker, "cxr_build_info", role="worker", version="0.1.0") == 1
-    assert "process_resident_memory_bytes" in names(edge) & names(worker)
-    assert not any(n.endswith("_created") for n in names(edge) | names(worker))
+    assert sample(edge, "cxr_build_info", role="edge", version="0.1.0") == 1
+    assert sample(worker, "cxr_build_info", role="worker", version="0.1.0") == 1
+    assert "process_resident_memory_bytes" in edge.names & worker.names
+    assert not any(n.endswith("_created") for n in edge.names | worker.names)
 
 
 async def test_the_worker_reports_its_group_and_lag_for_every_partition(stack: Stack) -> None:
@@ -131,18 +119,17 @@ async def test_the_worker_reports_its_group_and_lag_for_every_partition(stack: S
     await wait_caught_up(stack)
     deadline = time.monotonic() + 15
     while True:
-        page = samples(stack.worker_metrics["worker"])
-        lag = {dict(labels)["partition"]: v for (name, labels), v in page.items()
-               if name == "cxr_consumer_lag_records"}
+        page = scrape(stack.worker_metrics["worker"])
+        lag = {s.label("partition"): s.value for s in page.series("cxr_consumer_lag_records")}
         if len(lag) == stack.settings.partitions and not any(lag.values()):
             break
         assert time.monotonic() < deadline, lag
         await asyncio.sleep(0.5)
     group = f"{stack.settings.topic_prefix}-router"
-    assert value(page, "cxr_consumer_group_members", group=group) == 1
-    assert value(page, "cxr_worker_assigned_partitions") == stack.settings.partitions
-    assert value(page, "cxr_worker_rebalances_total") >= 1
-    seconds = [v for (name, _), v in page.items() if name == "cxr_consumer_lag_seconds"]
+    assert sample(page, "cxr_consumer_group_members", group=group) == 1
+    assert sample(page, "cxr_worker_assigned_partitions") == stack.settings.partitions
+    assert sample(page, "cxr_worker_rebalances_total") >= 1
+    seconds = [s.value for s in page.series("cxr_consumer_lag_seconds")]
     assert len(seconds) == stack.settings.partitions and max(seconds) == 0
 
 
@@ -170,8 +157,8 @@ def test_uvicorns_own_503s_are_counted(capped_edge: Stack) -> None:
         for sock in idle:
             sock.close()
     time.sleep(0.3)
-    page = samples(f"{capped_edge.edge_url}/metrics")
-    assert value(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
+    page = scrape(f"{capped_edge.edge_url}/metrics")
+    assert sample(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
 
 
 @pytest.fixture
@@ -197,10 +184,10 @@ async def test_a_broker_that_is_away_shows_as_503s_publish_errors_and_not_ready(
     stack = edge_without_broker
     answer = await post(stack, brief("interaction.created", "nowhere", "voice"))
     assert answer.status_code == 503
-    page = samples(f"{stack.edge_url}/metrics")
-    assert value(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
-    assert value(page, "cxr_edge_publish_errors_total", error="NotConnected") == 1
-    assert value(page, "cxr_edge_broker_ready") == 0
+    page = scrape(f"{stack.edge_url}/metrics")
+    assert sample(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
+    assert sample(page, "cxr_edge_publish_errors_total", error="NotConnected") == 1
+    assert sample(page, "cxr_edge_broker_ready") == 0
 
 
 def _worker(stack: Stack, port: int) -> subprocess.Popen[str]:

@@ -18,11 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.observability import dashboards, rules
@@ -31,7 +29,7 @@ from pipeline.observability.slo import load_slos
 from pipeline.samples import brief
 from pipeline.simulate import Profile, run_simulation
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post
+from tests.integration.harness import make_stack, post, scrape
 
 pytestmark = pytest.mark.integration
 SLOS = load_slos(Path("schemas"))
@@ -190,19 +188,12 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def exported(url: str) -> set[str]:
-    names = set()
-    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
-        names |= {sample.name for sample in family.samples}
-    return names
-
-
 def test_every_expression_names_only_exported_metrics(
         live: tuple[Stack, LocalPrometheus]) -> None:
     stack, _ = live
-    scraped = exported(f"{stack.edge_url}/metrics")
+    scraped = scrape(f"{stack.edge_url}/metrics").names
     for url in stack.worker_metrics.values():
-        scraped |= exported(url)
+        scraped |= scrape(url).names
     known = scraped | set(RECORDED) | PROMETHEUS_NAMES
     expressions = [(f"{d} / {t}", _grafana(e)) for d, t, e in _panels()]
     expressions += [(r.get("record") or r["alert"], r["expr"])

@@ -18,28 +18,20 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.kafka.embedded import free_port
 from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
-from tests.integration.harness import post
+from tests.integration.harness import post, scrape
 
 pytestmark = pytest.mark.integration
 CHANNELS = ("voice", "chat", "sms", "email")
 MALFORMED = b"{not json"
 
 
-def samples(url: str) -> list[tuple[str, dict[str, str], float]]:
-    text = httpx.get(url, timeout=5).text
-    return [(s.name, s.labels, s.value)
-            for family in text_string_to_metric_families(text) for s in family.samples]
-
-
 def total(url: str, name: str, **match: str) -> float:
-    return sum(v for n, labels, v in samples(url)
-               if n == name and all(labels.get(k) == x for k, x in match.items()))
+    return scrape(url).value(name, **match) or 0.0
 
 
 def wait_for(condition: Any, what: str, timeout: float = 60) -> None:
@@ -154,8 +146,8 @@ async def test_json_figures_from_a_live_stack(processed: Stack) -> None:
 
     # drift: exactly the channel/field pairs the worker counts as missing
     worker = stack.worker_metrics["worker"]
-    missing = {(labels["channel"], labels["field"]) for n, labels, v in samples(worker)
-               if n == "cxr_missing_fields_total" and v > 0}
+    missing = {(s.label("channel"), s.label("field"))
+               for s in scrape(worker).series("cxr_missing_fields_total") if s.value > 0}
     reported = {(d["channel"], d["field"]) for d in data["drift"]["fields"]}
     assert reported == missing
     assert data["drift"]["pairs"] == len(missing)
