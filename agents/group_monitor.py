@@ -105,9 +105,7 @@ class GroupMonitor(Collector):
         probe, reader = self._probe, self._reader
         assert probe is not None and reader is not None
         if not self._partitions:
-            await probe.topics()  # metadata for every topic
-            found = [TopicPartition(t, p) for t in self._topics
-                     for p in sorted(probe.partitions_for_topic(t) or ())]
+            found = await self._topic_partitions()
             if not found:
                 return
             self._partitions = found
@@ -126,6 +124,14 @@ class GroupMonitor(Collector):
         }
         self.members = await self._members()
         self.checked_at = time.time()
+
+    async def _topic_partitions(self) -> list[TopicPartition]:
+        """The partitions of the watched topics, asked of the cluster (a consumer's own
+        metadata holds only the topics it subscribed to: none, on Apache Kafka)."""
+        assert self._admin is not None
+        described = await self._admin.describe_topics(self._topics)
+        return sorted(TopicPartition(t["topic"], p["partition"])
+                      for t in described if t["error_code"] == 0 for p in t["partitions"])
 
     async def _read_at(self, offsets: dict[TopicPartition, int]
                        ) -> tuple[dict[TopicPartition, float], dict[TopicPartition, int]]:

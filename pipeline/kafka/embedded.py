@@ -16,6 +16,9 @@ from pathlib import Path
 
 from pipeline.errors import CxoneRouterError
 
+# It cannot serve an idempotent producer, and holds long polls (agents/faust_patches.py).
+EMBEDDED_CLIENT_ENV = {"CXR_KAFKA_IDEMPOTENCE": "false", "CXR_FETCH_MAX_WAIT_MS": "10"}
+
 
 class EmbeddedBrokerError(CxoneRouterError):
     """The embedded broker could not be found or did not start."""
@@ -53,6 +56,10 @@ class EmbeddedBroker:
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def client_env(self) -> dict[str, str]:
+        """The CXR_* settings a pipeline uses on this broker."""
+        return {"CXR_KAFKA_BOOTSTRAP": self.bootstrap, **EMBEDDED_CLIENT_ENV}
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         if self.port == 0:

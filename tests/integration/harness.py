@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import orjson
 
-from pipeline.kafka.embedded import free_port
+from pipeline.kafka.apache import ApacheKafka
+from pipeline.kafka.embedded import EMBEDDED_CLIENT_ENV, EmbeddedBroker, free_port
 from pipeline.kafka.reader import TopicReader
 from pipeline.observability.scrape import Scrape, parse
 from pipeline.settings import Settings, load_settings
@@ -20,8 +21,12 @@ from pipeline.stack import Stack
 _counter = itertools.count()
 
 
-def make_stack(bootstrap: str | None, **overrides: str) -> Stack:
-    """A Stack on `bootstrap` (None = its own embedded broker) with a fresh topic prefix."""
+Broker = EmbeddedBroker | ApacheKafka
+
+
+def make_stack(broker: Broker | None, **overrides: str) -> Stack:
+    """A Stack on `broker` (None = its own embedded broker) with a fresh topic prefix and
+    the settings that go with the broker (production's on Apache Kafka)."""
     values = {
         "CXR_TOPIC_PREFIX": f"t{next(_counter)}{uuid.uuid4().hex[:6]}",
         "CXR_PARTITIONS": "4",
@@ -30,13 +35,10 @@ def make_stack(bootstrap: str | None, **overrides: str) -> Stack:
         "CXR_EMBEDDED_BROKER_PORT": "0",
         "CXR_LOG_FORMAT": "console",
         "CXR_LOG_LEVEL": "warning",
-        "CXR_KAFKA_IDEMPOTENCE": "false",
-        "CXR_FETCH_MAX_WAIT_MS": "10",  # the embedded broker holds long polls (faust_patches)
         "CXR_PUBLISH_TIMEOUT_SECONDS": "3",
+        **(broker.client_env() if broker else EMBEDDED_CLIENT_ENV),
         **overrides,
     }
-    if bootstrap:
-        values["CXR_KAFKA_BOOTSTRAP"] = bootstrap
     settings: Settings = load_settings(**{k[4:].lower(): v for k, v in values.items()})
     return Stack(settings, env=values)
 

@@ -10,17 +10,16 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.samples import brief
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post, read
+from tests.integration.harness import Broker, make_stack, post, read
 
 pytestmark = pytest.mark.integration
 SECRET = "integration-secret"
 
 
-def _edge_only(broker: EmbeddedBroker, **settings: str) -> Iterator[Stack]:
-    stack = make_stack(broker.bootstrap, **settings)
+def _edge_only(broker: Broker, **settings: str) -> Iterator[Stack]:
+    stack = make_stack(broker, **settings)
     try:
         stack.ensure_topics()
         stack.start_edge()
@@ -31,12 +30,12 @@ def _edge_only(broker: EmbeddedBroker, **settings: str) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-def signed_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
+def signed_edge(broker: Broker) -> Iterator[Stack]:
     yield from _edge_only(broker, CXR_EDGE_AUTH="hmac", CXR_EDGE_HMAC_SECRETS=SECRET)
 
 
 @pytest.fixture(scope="module")
-def limited_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
+def limited_edge(broker: Broker) -> Iterator[Stack]:
     yield from _edge_only(broker, CXR_EDGE_RATE_LIMIT="5")
 
 

@@ -1,4 +1,4 @@
-"""Consumer lag as the worker measures it, against the real embedded broker.
+"""Consumer lag as the worker measures it, on both brokers (embedded and Apache Kafka).
 
 Invariants: the age is that of the oldest record not yet committed (its own timestamp),
 0 once the group caught up; lag in records is right even where the embedded broker
@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from agents.group_monitor import GroupMonitor
-from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.kafka.topics import ensure_topics
+from tests.integration.harness import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]
         await consumer.stop()
 
 
-async def test_lag_is_the_age_of_the_oldest_uncommitted_record(broker: EmbeddedBroker) -> None:
+async def test_lag_is_the_age_of_the_oldest_uncommitted_record(broker: Broker) -> None:
     topic, group = f"lag-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     await ensure_topics(broker.bootstrap, [topic], 2, 1)
     p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)

@@ -22,10 +22,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
+from pipeline.kafka.embedded import free_port
 from pipeline.samples import brief
 from pipeline.stack import Stack
 from tests.integration.harness import (
+    Broker,
     make_stack,
     post,
     read_all,
@@ -134,8 +135,8 @@ async def test_the_worker_reports_its_group_and_lag_for_every_partition(stack: S
 
 
 @pytest.fixture
-def capped_edge(broker: EmbeddedBroker) -> Iterator[Stack]:
-    running = make_stack(broker.bootstrap, CXR_EDGE_MAX_CONNECTIONS="3")
+def capped_edge(broker: Broker) -> Iterator[Stack]:
+    running = make_stack(broker, CXR_EDGE_MAX_CONNECTIONS="3")
     try:
         running.ensure_topics()
         running.start_edge()
@@ -163,7 +164,7 @@ def test_uvicorns_own_503s_are_counted(capped_edge: Stack) -> None:
 
 @pytest.fixture
 def edge_without_broker() -> Iterator[Stack]:
-    running = make_stack(f"127.0.0.1:{free_port()}")  # nothing listens there
+    running = make_stack(None, CXR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")  # nothing there
     try:
         running.start_edge()
         deadline = time.monotonic() + 30
@@ -236,8 +237,8 @@ def test_metrics_port_0_takes_a_free_port_and_says_which(stack: Stack) -> None:
 
 
 @pytest.fixture
-def own_stack(broker: EmbeddedBroker) -> Iterator[Stack]:
-    running = make_stack(broker.bootstrap)
+def own_stack(broker: Broker) -> Iterator[Stack]:
+    running = make_stack(broker)
     try:
         running.start_all()
         yield running

@@ -22,14 +22,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.observability import dashboards, rules
 from pipeline.observability.prometheus import LocalPrometheus
 from pipeline.observability.slo import load_slos
 from pipeline.samples import brief
 from pipeline.simulate import Profile, run_simulation
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post, scrape
+from tests.integration.harness import Broker, make_stack, post, scrape
 
 pytestmark = pytest.mark.integration
 SLOS = load_slos(Path("schemas"))
@@ -42,8 +41,8 @@ PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", 
 
 
 @pytest.fixture(scope="module")
-def live(broker: EmbeddedBroker) -> Iterator[tuple[Stack, LocalPrometheus]]:
-    stack = make_stack(broker.bootstrap, CXR_LAG_CHECK_SECONDS="1")
+def live(broker: Broker) -> Iterator[tuple[Stack, LocalPrometheus]]:
+    stack = make_stack(broker, CXR_LAG_CHECK_SECONDS="1")
     prometheus: LocalPrometheus | None = None
     try:
         stack.start_all()

@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.samples import brief, dfo
 from pipeline.stack import Stack
 from tests.integration.harness import (
+    Broker,
     make_stack,
     metric,
     post,
@@ -31,9 +31,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def own_stack(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Iterator[Stack]:
+def own_stack(broker: Broker, request: pytest.FixtureRequest) -> Iterator[Stack]:
     overrides = getattr(request, "param", {})
-    running = make_stack(broker.bootstrap, **overrides)
+    running = make_stack(broker, **overrides)
     try:
         running.start_all()
         yield running
