@@ -34,10 +34,15 @@ def dev(
     prometheus: bool = typer.Option(False, "--prometheus", help="Also start Prometheus "
                                     "(when installed) scraping the stack, with the "
                                     "generated rules and alerts."),
+    broker: str = typer.Option("embedded", "--broker", help="The broker to start when "
+                               "CXR_KAFKA_BOOTSTRAP is unset: 'embedded' (Python only) or "
+                               "'apache' (Apache Kafka; needs Java 17+ and Maven)."),
+    nodes: int = typer.Option(1, "--nodes", min=1, max=5, help="Apache Kafka nodes (3 for "
+                              "replication factor 3 and min.insync.replicas=2)."),
 ) -> None:
-    """Run everything on one machine: the embedded broker (unless CXR_KAFKA_BOOTSTRAP is
-    set), topics, the worker, the edge and a fake CXone. Ctrl-C stops it all. Prints where
-    each /metrics is."""
+    """Run everything on one machine: a broker (unless CXR_KAFKA_BOOTSTRAP is set), topics,
+    the worker, the edge and a fake CXone. Ctrl-C stops it all. Prints where each /metrics
+    is."""
     from pipeline.dev import run_dev
     from pipeline.logs import configure_logging
 
@@ -45,7 +50,7 @@ def dev(
     settings = load_settings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
     run_dev(settings, demo=demo, simulate_rate=rate if simulate else None, console=Console(),
-            prometheus=prometheus)
+            prometheus=prometheus, broker=broker, kafka_nodes=nodes)
 
 
 @app.command()

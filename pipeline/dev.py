@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from rich.console import Console
 
 from pipeline.errors import CxoneRouterError
+from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
 from pipeline.settings import Settings
 from pipeline.stack import Stack
 
@@ -105,20 +106,33 @@ def background_traffic(edge_url: str, rate: float | None, console: Console) -> I
             console.print(summary.to_text())
 
 
+def describe_broker(stack: Stack) -> str:
+    if isinstance(stack.broker, ApacheKafka):
+        nodes = len(stack.broker.nodes)
+        return (f"Apache Kafka {KAFKA_VERSION}, {nodes} node{'s' * (nodes > 1)}, "
+                f"replication factor {stack.replication_factor}; logs in {stack.broker.folder}")
+    return "embedded" if stack.broker else "external"
+
+
 def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
-            console: Console, prometheus: bool = False) -> None:
+            console: Console, prometheus: bool = False, broker: str = "embedded",
+            kafka_nodes: int = 1) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stack = Stack(settings, env={"CXR_LOG_FORMAT": settings.log_format})
+    stack = Stack(settings, env={"CXR_LOG_FORMAT": settings.log_format}, broker=broker,
+                  kafka_nodes=kafka_nodes)
     try:
+        if stack.broker_kind == "apache":
+            console.print(f"starting Apache Kafka {KAFKA_VERSION} ({kafka_nodes} node"
+                          f"{'s' * (kafka_nodes > 1)}; the first run fetches its jars)…")
         stack.start_all()
         console.print(
             f"[bold green]cxone-router is running[/]\n"
             f"  edge:      {stack.edge_url}/webhooks/cxone\n"
             f"  metrics:   {stack.edge_url}/metrics (edge), "
             f"{', '.join(stack.worker_metrics.values())} (worker)\n"
-            f"  bootstrap: {stack.bootstrap} ({'embedded' if stack.broker else 'external'})\n"
+            f"  bootstrap: {stack.bootstrap} ({describe_broker(stack)})\n"
             f"  topics:    {', '.join(stack.topics.all())}"
         )
         with (fake_cxone_registration(stack.edge_url, console),

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import httpx
 
 from pipeline.errors import CxoneRouterError
+from pipeline.kafka.apache import ApacheKafka
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.kafka.topics import Topics, ensure_topics
 from pipeline.mapping import Normalizer
@@ -26,6 +27,9 @@ from pipeline.settings import Settings
 
 class StackError(CxoneRouterError):
     pass
+
+
+BROKER_KINDS = ("embedded", "apache")
 
 
 def topics_for(settings: Settings) -> Topics:
@@ -38,11 +42,17 @@ class Stack:
     """Starts and stops the parts; `env` holds CXR_* values for the children."""
 
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, broker: str = "embedded", kafka_nodes: int = 1) -> None:
+        """`broker` is what to start when CXR_KAFKA_BOOTSTRAP is unset: the embedded
+        broker, or Apache Kafka with `kafka_nodes` nodes (Java and Maven needed)."""
+        if broker not in BROKER_KINDS:
+            raise StackError(f"unknown broker {broker!r}: choose {' or '.join(BROKER_KINDS)}")
         self.settings = settings
         self.env = dict(env or {})
         self.quiet = quiet
-        self.broker: EmbeddedBroker | None = None
+        self.broker_kind = broker if settings.embedded else "external"
+        self.kafka_nodes = kafka_nodes
+        self.broker: EmbeddedBroker | ApacheKafka | None = None
         self.bootstrap = settings.kafka_bootstrap or ""
         self.topics = topics_for(settings)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -51,30 +61,42 @@ class Stack:
 
     # broker and topics
     def start_broker(self) -> str:
-        if not self.settings.embedded:
+        """Start (or restart, on the same ports and data) the broker this stack owns."""
+        if self.broker_kind == "external":
             return self.bootstrap
-        port = self.broker.port if self.broker else self.settings.embedded_broker_port
-        self.broker = EmbeddedBroker(port=port).start()
+        if self.broker is None:
+            self.broker = (ApacheKafka(nodes=self.kafka_nodes) if self.broker_kind == "apache"
+                           else EmbeddedBroker(port=self.settings.embedded_broker_port))
+        self.broker.start()
         self.bootstrap = self.broker.bootstrap
         return self.bootstrap
 
     def stop_broker(self) -> None:
-        if self.broker is not None:
+        if isinstance(self.broker, ApacheKafka):
+            self.broker.remove()
+            self.broker = None
+        elif self.broker is not None:
             self.broker.stop()
+
+    @property
+    def replication_factor(self) -> int:
+        if isinstance(self.broker, ApacheKafka) and \
+                "replication_factor" not in self.settings.model_fields_set:
+            return self.broker.replication_factor
+        return self.settings.replication_factor
 
     def ensure_topics(self) -> list[str]:
         return asyncio.run(ensure_topics(self.bootstrap, self.topics.all(),
-                                         self.settings.partitions,
-                                         self.settings.replication_factor))
+                                         self.settings.partitions, self.replication_factor))
 
     # processes
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {**os.environ, **self.env, "CXR_KAFKA_BOOTSTRAP": self.bootstrap}
-        # children see a bootstrap address; they inherit what "embedded" decided here
-        if self.settings.kafka_idempotence is None:
-            env["CXR_KAFKA_IDEMPOTENCE"] = str(self.settings.idempotence).lower()
-        if self.settings.fetch_max_wait_ms is None:
-            env["CXR_FETCH_MAX_WAIT_MS"] = str(self.settings.fetch_wait_ms)
+        """What the children read: the settings that go with the broker this stack started
+        (idempotence off on the embedded one…), then the environment, then this stack's."""
+        owned = self.broker.client_env() if self.broker else {}
+        if isinstance(self.broker, ApacheKafka):
+            owned["CXR_REPLICATION_FACTOR"] = str(self.replication_factor)
+        env = {**owned, **os.environ, **self.env, "CXR_KAFKA_BOOTSTRAP": self.bootstrap}
         env.update(extra or {})
         return env
 

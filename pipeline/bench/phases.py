@@ -155,8 +155,8 @@ async def _pipeline(base: Settings, events: list[Webhook], workers: int,
         await asyncio.to_thread(stack.start_broker)
         await asyncio.to_thread(stack.ensure_topics)
         await _produce(stack, events)
-        broker_pid = stack.broker.process.pid if stack.broker and stack.broker.process else None
-        broker_before = _cpu_seconds(broker_pid) if broker_pid else 0.0
+        broker_pids = stack.broker.pids if stack.broker else []
+        broker_before = sum(_cpu_seconds(pid) for pid in broker_pids)
         pids = [stack.start_worker(f"worker{i}", metrics_port=0) for i in range(workers)]
         channels = [stack.topics.channel(c) for c in stack.topics.channels]
         analytics = [stack.topics.fanout("analytics")]
@@ -166,7 +166,7 @@ async def _pipeline(base: Settings, events: list[Webhook], workers: int,
                 raise TimeoutError(f"only {done[0]} of {len(events)} events reached fan-out")
             await asyncio.sleep(0.5)
         worker_cpu = sum(_cpu_seconds(pid) for pid in pids)
-        broker_cpu = _cpu_seconds(broker_pid) - broker_before if broker_pid else 0.0
+        broker_cpu = sum(_cpu_seconds(pid) for pid in broker_pids) - broker_before
         _, first_consumed, _ = await _count(stack, channels)
         seconds = (done[2] - first_consumed) / 1000  # from the first write: no group join
         per_1k = 1e6 / len(events)  # CPU seconds -> ms per 1,000 events

@@ -51,8 +51,14 @@ class ApacheKafkaError(CxoneRouterError):
     """Apache Kafka could not be fetched or did not start."""
 
 
-def missing_tools() -> list[str]:
-    return [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+def require(*tools: str) -> None:
+    """One clear line naming what is missing, instead of a Java or Maven traceback."""
+    if missing := [tool for tool in tools if shutil.which(tool) is None]:
+        raise ApacheKafkaError(
+            f"Apache Kafka needs Java 17+ (and Maven, once, to fetch its jars); not on the "
+            f"PATH: {', '.join(missing)}. On Debian: apt-get install openjdk-17-jre-headless "
+            f"maven. Or use the embedded broker."
+        )
 
 
 def broker_jars(cache: Path = JARS_CACHE) -> Path:
@@ -60,12 +66,7 @@ def broker_jars(cache: Path = JARS_CACHE) -> Path:
     jars, complete = cache / "jars", cache / ".complete"
     if complete.exists():
         return jars
-    if missing := missing_tools():
-        raise ApacheKafkaError(
-            f"Apache Kafka needs Java 17+ and Maven to fetch and run its broker; not on the "
-            f"PATH: {', '.join(missing)} (Debian: apt-get install openjdk-17-jre-headless "
-            f"maven), or use the embedded broker"
-        )
+    require("java", "mvn")
     cache.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix="jars-", dir=cache))
     done = subprocess.run(
@@ -133,6 +134,10 @@ class ApacheKafka:
         return ",".join(f"{self.host}:{n.port}" for n in self.nodes)
 
     @property
+    def pids(self) -> list[int]:
+        return [n.pid for n in self.nodes if n.pid is not None]
+
+    @property
     def replication_factor(self) -> int:
         return min(3, len(self.nodes))
 
@@ -181,6 +186,7 @@ class ApacheKafka:
 
     # lifecycle
     def start(self, timeout: float = 90.0) -> ApacheKafka:
+        require("java")
         jars = broker_jars()
         cluster_id_file = self.folder / "cluster-id"
         if not cluster_id_file.exists():

@@ -57,6 +57,10 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process and self.process.poll() is None else []
+
     def client_env(self) -> dict[str, str]:
         """The CXR_* settings a pipeline uses on this broker."""
         return {"CXR_KAFKA_BOOTSTRAP": self.bootstrap, **EMBEDDED_CLIENT_ENV}

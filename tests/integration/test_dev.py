@@ -75,3 +75,45 @@ def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
     if prometheus:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{prometheus[1]}/-/ready", timeout=2)
+
+
+def _dev(*args: str, **env: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "CXR_EDGE_PORT": str(free_port()), "CXR_METRICS_PORT": "0",
+           "CXR_TOPIC_PREFIX": f"dev{os.getpid()}", "CXR_LOG_LEVEL": "warning",
+           "COLUMNS": "200", **env}
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "dev", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=REPO_ROOT, start_new_session=True)
+
+
+def test_dev_on_apache_kafka_runs_the_demo_and_leaves_no_broker_behind() -> None:
+    proc = _dev("--broker", "apache", "--demo")
+    try:
+        shown = _read_until(proc, "Serving", 180)
+        assert "Apache Kafka 4.1.1, 1 node" in shown, shown
+        assert "cxone.interactions.voice" in shown.replace(f"dev{os.getpid()}", "cxone"), shown
+        assert "2. What arrived on the topics" in shown, shown
+        folder = re.search(r"logs in (\S+)", shown)
+        assert folder, shown
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    assert proc.returncode == 0, rest
+    assert "no process left behind" in rest
+    assert not os.path.exists(folder[1])  # its data and logs went with it
+    java = subprocess.run(["pgrep", "-f", f"{folder[1]}/"], capture_output=True, text=True)
+    assert java.stdout == "", "a Kafka node outlived dev"
+
+
+def test_dev_on_apache_kafka_without_java_says_what_is_missing_in_one_line() -> None:
+    proc = _dev("--broker", "apache", PATH=os.path.dirname(sys.executable))
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "not on the PATH: java" in errors[0], out
+    assert "Traceback" not in out
