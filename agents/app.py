@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import gc
 import logging
@@ -60,11 +61,15 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         producer_acks=-1,
         producer_enable_idempotence=settings.idempotence,
         producer_linger_ms=1,
+        # Faust waits 20 min for an answer: a broker that hangs without closing its
+        # connection (paused, partitioned) would stall the worker that long.
+        producer_request_timeout=settings.worker_write_timeout_seconds,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 5),
+        consumer_group_instance_id=settings.group_instance_id,
         web_enabled=False,
         autodiscover=False,
     )
@@ -73,7 +78,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         partitions=settings.partitions,
         help="Idempotency keys seen, with the time first seen (ms)",
     )
-    writer = Writer(app.producer, metrics)
+    writer = Writer(app.producer, metrics, app.crash)
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
     fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes})
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
@@ -142,4 +147,17 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         quiet=True,
         redirect_stdouts=False,
     )
+    # Not a Faust timer: those start only once the worker has partitions.
+    worker.loop.create_task(stop_on_fatal_group_error(app))
     worker.execute_from_commandline()
+
+
+async def stop_on_fatal_group_error(app: faust.App) -> None:
+    """Exit non-zero, saying why in one line, so that a supervisor restarts the worker (or
+    an operator fixes the setting), instead of a worker idling without partitions."""
+    while (error := faust_patches.fatal_group_error(app)) is None:  # noqa: ASYNC110
+        await asyncio.sleep(1.0)  # polled: the state lives on the consumer thread
+    log.critical("worker stopping: the consumer group refused it: %r (check "
+                 "CXR_SESSION_TIMEOUT_SECONDS against the brokers' "
+                 "group.min/max.session.timeout.ms, and the group's ACLs)", error)
+    await app.crash(error)

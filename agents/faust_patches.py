@@ -19,6 +19,12 @@ arrives: it holds it for about half the wait or the whole of it (measured: 750 o
 per hop at 1500, about 50 ms at 100). With a short wait each hop of the pipeline costs a
 few ms. On real Kafka a long poll returns as soon as data arrives, so the wait only sets
 how often an idle consumer asks.
+
+Also here, as it reads Faust's and aiokafka's internals: `fatal_group_error`. aiokafka
+keeps a consumer-group error it cannot recover from (a session timeout outside the
+broker's bounds, a group it may not join) for the user's next `getmany`; Faust fetches
+through aiokafka's fetcher instead, so the error is never raised and the worker idles
+forever without partitions. The worker asks for it and stops (agents/app.py).
 """
 
 from __future__ import annotations
@@ -57,3 +63,18 @@ def install(fetch_max_wait_ms: int) -> None:
         AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
             _create_worker_consumer_with_wait
         )
+
+
+def fatal_group_error(app: Any) -> BaseException | None:
+    """The group error aiokafka holds for the user, if any (read only: the consumer lives
+    on Faust's consumer thread)."""
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = getattr(thread, "_consumer", None)
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None:
+        return None
+    pending: BaseException | None = coordinator._pending_exception
+    task = coordinator._coordination_task
+    if pending is None and task.done() and not task.cancelled():
+        pending = task.exception()
+    return pending

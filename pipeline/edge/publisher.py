@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from pipeline.errors import CxoneRouterError
-from pipeline.kafka.clients import producer_config
+from pipeline.kafka.clients import BROKEN_PRODUCER_ERRORS, producer_config
 from pipeline.kafka.headers import Headers
 from pipeline.kafka.topics import missing_topics
 from pipeline.settings import Settings
@@ -35,6 +35,7 @@ class Publisher:
         self._bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._retired: set[asyncio.Task[None]] = set()  # producers being stopped
 
     @property
     def connected(self) -> bool:
@@ -73,6 +74,7 @@ class Publisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        await asyncio.gather(*self._retired, return_exceptions=True)
 
     async def publish(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
         """Return only once the broker acknowledged the record (acks=all)."""
@@ -85,8 +87,21 @@ class Publisher:
                 self._settings.publish_timeout_seconds,
             )
         except (KafkaError, TimeoutError) as exc:
+            if isinstance(exc, BROKEN_PRODUCER_ERRORS) and self._producer is producer:
+                self._replace(producer, exc)
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}",
                                     type(exc).__name__) from None
+
+    def _replace(self, broken: AIOKafkaProducer, error: Exception) -> None:
+        """Drop a producer that cannot write any more and connect a new one; meanwhile
+        the edge answers 503 (not ready), as at start-up."""
+        log.error("the producer cannot write any more; starting a new one",
+                  extra={"error": repr(error)})
+        self._producer = None
+        stopping = asyncio.create_task(broken.stop())
+        self._retired.add(stopping)
+        stopping.add_done_callback(self._retired.discard)
+        self._connector = asyncio.create_task(self._connect())
 
     async def ready(self, topics: list[str]) -> tuple[bool, str]:
         if self._producer is None:

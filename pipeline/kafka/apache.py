@@ -174,6 +174,9 @@ class ApacheKafka:
             # stalled follower from the ISR after 5 s (default 30 s): with acks=all, a
             # paused follower holds every write to its partitions for that long.
             "broker.session.timeout.ms=4000",
+            # Let consumers choose a session timeout down to 2 s (default floor: 6 s), the
+            # price of failing over from a killed worker within 5 s.
+            "group.min.session.timeout.ms=2000",
             "broker.heartbeat.interval.ms=1000",
             "replica.lag.time.max.ms=5000",
             "num.network.threads=2",

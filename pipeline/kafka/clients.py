@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
+
 from pipeline.settings import Settings
 
 
@@ -24,8 +31,17 @@ def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "bootstrap_servers": bootstrap,
         "acks": "all",
         "enable_idempotence": settings.idempotence,
-        "linger_ms": 0,
+        "linger_ms": settings.linger_ms,
         "request_timeout_ms": max(1000, int(settings.publish_timeout_seconds * 1000)),
         "retry_backoff_ms": 100,
         "max_request_size": max(1_048_576, settings.max_body_bytes + 64 * 1024),
     }
+
+
+# After these an idempotent producer cannot go on: its producer id and sequence numbers no
+# longer match what the brokers keep (seen once all three brokers restarted: every write
+# failed with OutOfOrderSequenceNumber until the process was restarted). Only a new
+# producer, with a new producer id, writes again.
+BROKEN_PRODUCER_ERRORS: tuple[type[Exception], ...] = (
+    OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced,
+)

@@ -17,7 +17,8 @@ from pathlib import Path
 from pipeline.errors import CxoneRouterError
 
 # It cannot serve an idempotent producer, and holds long polls (agents/faust_patches.py).
-EMBEDDED_CLIENT_ENV = {"CXR_KAFKA_IDEMPOTENCE": "false", "CXR_FETCH_MAX_WAIT_MS": "10"}
+EMBEDDED_CLIENT_ENV = {"CXR_KAFKA_IDEMPOTENCE": "false", "CXR_FETCH_MAX_WAIT_MS": "10",
+                       "CXR_EDGE_LINGER_MS": "0"}
 
 
 class EmbeddedBrokerError(CxoneRouterError):

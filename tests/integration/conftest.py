@@ -43,6 +43,21 @@ def stack(broker: Broker) -> Iterator[Stack]:
         running.stop_all()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `apache` run on Apache Kafka only (and only when it is selected)."""
+    def runs(item: pytest.Item) -> bool:
+        if item.get_closest_marker("apache") is None:
+            return True
+        callspec = getattr(item, "callspec", None)
+        on = callspec.params.get("broker", "apache") if callspec else "apache"
+        return "apache" in BROKERS and on == "apache"
+
+    kept = [item for item in items if runs(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if not runs(i)])
+        items[:] = kept
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
     """A failing test on Apache Kafka shows the end of every node's log."""

@@ -165,3 +165,23 @@ async def test_dedup_keys_are_forgotten_after_the_ttl(own_stack: Stack) -> None:
     assert (await post(stack, event)).status_code == 202  # after the TTL: new again
     records = await read(stack, [chat], lambda rs: len(rs) >= 2)
     assert [v["eventId"] for v in values(records)] == [event["eventId"]] * 2
+
+
+@pytest.mark.apache  # Apache Kafka checks the session timeout against its bounds
+def test_a_worker_the_group_refuses_exits_non_zero_saying_why(broker: Broker) -> None:
+    """A fatal consumer-group error (here a session timeout below the brokers' floor) must
+    stop the worker for a supervisor to see, not leave it idling without partitions."""
+    import subprocess
+    import sys
+
+    stack = make_stack(broker, CXR_SESSION_TIMEOUT_SECONDS="1", CXR_LOG_FORMAT="json")
+    stack.ensure_topics()
+    done = subprocess.run([sys.executable, "-m", "pipeline", "worker"],
+                          env=stack.child_env({"CXR_METRICS_PORT": "0"}),
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 1, done.stderr
+    ours = [orjson.loads(line) for line in done.stderr.splitlines()
+            if line.startswith("{") and '"agents.app"' in line]
+    why = [entry["msg"] for entry in ours if entry["level"] == "critical"]
+    assert len(why) == 1 and "InvalidSessionTimeoutError" in why[0], done.stderr
+    assert "CXR_SESSION_TIMEOUT_SECONDS" in why[0]
