@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check clean prometheus
+.PHONY: run test check clean prometheus java
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/cxone-router dev --demo
 
-test: $(STAMP) prometheus
+test: $(STAMP) prometheus java
 	$(BIN)/python -m pytest -q
 
 # The observability tests run a real Prometheus; it is a system package, not a Python one.
@@ -24,6 +24,14 @@ prometheus:
 	  echo "make test needs Prometheus (prometheus and promtool): on Debian or Ubuntu" \
 	       "run 'sudo apt-get install prometheus' (.ci/run does it itself), or put the" \
 	       "binaries from https://prometheus.io/download/ on the PATH"; exit 1; }
+
+# Half of the integration suite and the fault drills run on Apache Kafka, whose broker's
+# jars Maven fetches once (pipeline/kafka/apache-kafka.pom.xml) into .cxr/.
+java:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "make test needs Java 17+ and Maven for its Apache Kafka cluster: on Debian or" \
+	       "Ubuntu run 'sudo apt-get install openjdk-17-jre-headless maven' (.ci/run does" \
+	       "it itself)"; exit 1; }
 
 check: $(STAMP)
 	$(BIN)/ruff check pipeline agents tests

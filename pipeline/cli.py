@@ -10,6 +10,7 @@ from rich.console import Console
 
 from pipeline.bench.cli import bench_command
 from pipeline.cxone.cli import fake_cxone_command, webhooks_app
+from pipeline.drills.cli import drill_command
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.observability.cli import observability_app
 from pipeline.observability.status import status_command
@@ -96,6 +97,7 @@ app.command("fake-cxone")(fake_cxone_command)
 app.command("simulate")(simulate_command)
 app.command("bench")(bench_command)
 app.command("status")(status_command)
+app.command("drill")(drill_command)
 
 
 def main() -> None:

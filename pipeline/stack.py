@@ -7,12 +7,15 @@ their own sessions (Ctrl-C reaches only the parent) and are stopped by process i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,14 +45,18 @@ class Stack:
     """Starts and stops the parts; `env` holds CXR_* values for the children."""
 
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None,
-                 quiet: bool = False, broker: str = "embedded", kafka_nodes: int = 1) -> None:
+                 quiet: bool = False, broker: str = "embedded", kafka_nodes: int = 1,
+                 log_dir: Path | None = None) -> None:
         """`broker` is what to start when CXR_KAFKA_BOOTSTRAP is unset: the embedded
-        broker, or Apache Kafka with `kafka_nodes` nodes (Java and Maven needed)."""
+        broker, or Apache Kafka with `kafka_nodes` nodes (Java and Maven needed).
+        `log_dir`: each child's output goes to `<name>.log` there (else to ours, or
+        nowhere when `quiet`)."""
         if broker not in BROKER_KINDS:
             raise StackError(f"unknown broker {broker!r}: choose {' or '.join(BROKER_KINDS)}")
         self.settings = settings
         self.env = dict(env or {})
         self.quiet = quiet
+        self.log_dir = log_dir
         self.broker_kind = broker if settings.embedded else "external"
         self.kafka_nodes = kafka_nodes
         self.broker: EmbeddedBroker | ApacheKafka | None = None
@@ -103,20 +110,26 @@ class Stack:
     def spawn(self, name: str, args: list[str], extra: Mapping[str, str] | None = None) -> int:
         if name in self.processes and self.processes[name].poll() is None:
             raise StackError(f"{name} is already running")
-        output = subprocess.DEVNULL if self.quiet else None
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", *args], env=self.child_env(extra),
-            stdout=output, stderr=output, start_new_session=True,
-        )
+        output: Any = subprocess.DEVNULL if self.quiet else None
+        with contextlib.ExitStack() as files:
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                output = files.enter_context((self.log_dir / f"{name}.log").open("ab"))
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", *args], env=self.child_env(extra),
+                stdout=output, stderr=subprocess.STDOUT if self.log_dir else output,
+                start_new_session=True,
+            )
         return self.processes[name].pid
 
-    def start_worker(self, name: str = "worker", metrics_port: int | None = None) -> int:
+    def start_worker(self, name: str = "worker", metrics_port: int | None = None,
+                     extra: Mapping[str, str] | None = None) -> int:
         """Start a worker; its /metrics port is chosen here (0 = a free one) so that
         `worker_metrics` can say where it is."""
         port = metrics_port if metrics_port is not None else self.settings.metrics_port
         port = port or free_port(self.settings.metrics_host)
         self.worker_metrics[name] = f"http://{self.settings.metrics_host}:{port}/metrics"
-        return self.spawn(name, ["worker"], {"CXR_METRICS_PORT": str(port)})
+        return self.spawn(name, ["worker"], {"CXR_METRICS_PORT": str(port), **(extra or {})})
 
     def start_edge(self, port: int | None = None) -> str:
         port = port if port is not None else self.settings.edge_port or free_port()

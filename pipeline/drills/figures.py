@@ -1,0 +1,125 @@
+"""What a drill counts, read from the topics themselves from offset 0.
+
+- lost: accepted (202) but on no channel topic;
+- duplicates: extra copies of an event on the channel topics;
+- end to end: a channel record's timestamp minus the `receivedAt` the edge stamped;
+- longest gap: the longest time with no new event on any channel topic, after warm-up;
+- recovery: from the fault until end-to-end latency stayed under `RECOVERED_BELOW`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from pipeline.drills.traffic import TrafficLog
+from pipeline.kafka.reader import TopicReader
+
+RECOVERED_BELOW = 1.0  # seconds end to end
+
+
+@dataclass
+class Figures:
+    drill: str
+    accepted: int
+    lost: int
+    duplicates: int
+    dead_lettered: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    longest_gap_s: float
+    recovery_s: float
+    longest_without_202_s: float
+    retries: int
+    unfinished: int
+    statuses: dict[str, int]
+    supervisor_restarts: int = 0
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    event_id: str
+    written: float  # the channel record's timestamp (s)
+    latency: float  # written - receivedAt (s)
+
+
+async def read_outputs(bootstrap: str, channel_topics: list[str], dlq: str,
+                       expected: set[str], timeout: float) -> tuple[list[Output], int]:
+    """Every event on the channel topics (copies included) and the dead-letter count,
+    read until every expected event was seen (or `timeout`), then to the end offsets."""
+    async with TopicReader(bootstrap, [*channel_topics, dlq]) as reader:
+        seen: set[str] = set()
+        decoded = 0
+
+        def all_seen(records: list[Any]) -> bool:
+            nonlocal decoded
+            for record in records[decoded:]:
+                if record.topic != dlq:
+                    seen.add(orjson.loads(record.value)["eventId"])
+            decoded = len(records)
+            return expected <= seen
+
+        await reader.read_until(all_seen, timeout)
+        await reader.read_to_end(timeout=30)
+        outputs = []
+        for record in reader.records:
+            if record.topic == dlq:
+                continue
+            value = orjson.loads(record.value)
+            received = datetime.fromisoformat(value["receivedAt"]).timestamp()
+            written = record.timestamp / 1000
+            outputs.append(Output(value["eventId"], written, written - received))
+        return outputs, len(reader.on(dlq))
+
+
+async def raw_bodies(bootstrap: str, raw: str) -> set[bytes]:
+    async with TopicReader(bootstrap, [raw]) as reader:
+        await reader.read_to_end(timeout=60)
+        return {r.value for r in reader.records}
+
+
+def figures(drill: str, log: TrafficLog, outputs: list[Output], dead_lettered: int,
+            window: tuple[float, float], fault_at: float) -> Figures:
+    """`window`: (a while before the fault, end of sending), Unix times."""
+    accepted = {a.event_id for a in log.accepted}
+    copies = Counter(o.event_id for o in outputs)
+    first: dict[str, Output] = {}
+    for output in sorted(outputs, key=lambda o: o.written):
+        first.setdefault(output.event_id, output)
+    start, end = window
+    # latency of the events received in the window: the pipeline warmed up, the fault in it
+    latencies = sorted(o.latency for o in first.values() if o.written - o.latency >= start)
+    written = sorted(o.written for o in first.values() if start <= o.written <= end)
+    edges = [start, *written, max(end, written[-1] if written else end)]
+    late = [o.written for o in first.values() if o.latency > RECOVERED_BELOW
+            and o.written >= fault_at]
+    return Figures(
+        drill=drill,
+        accepted=len(accepted),
+        lost=len(accepted - set(copies)),
+        duplicates=sum(n - 1 for n in copies.values()),
+        dead_lettered=dead_lettered,
+        p50_ms=_ms(statistics.median(latencies)) if latencies else 0.0,
+        p99_ms=_ms(latencies[int(len(latencies) * 0.99) - 1]) if latencies else 0.0,
+        max_ms=_ms(latencies[-1]) if latencies else 0.0,
+        longest_gap_s=round(max(b - a for a, b in zip(edges, edges[1:], strict=False)), 2),
+        recovery_s=round(max(late) - fault_at, 1) if late else 0.0,
+        longest_without_202_s=round(log.longest_without_202(start, end), 2),
+        retries=log.retries,
+        unfinished=log.unfinished,
+        statuses=dict(sorted(log.statuses.items())),
+    )
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)

@@ -1,0 +1,97 @@
+"""The six fault drills. Each fault returns once its recovery action is done (the process
+restarted, the broker resumed); traffic runs throughout."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline.drills.rig import Rig
+
+
+@dataclass(frozen=True)
+class Plan:
+    rate: float = 500.0  # distinct events/s, over all channels and shapes
+    warmup: float = 10.0  # seconds of traffic before the fault
+    settle: float = 20.0  # seconds of traffic after the recovery action
+    worker_down: float = 5.0
+    broker_down: float = 10.0
+    paused: float = 10.0
+    workers: int = 2
+    redeliveries: int = 100  # drill 4: events from before the restart, posted again
+
+
+SHORT = Plan(rate=100.0, warmup=3.0, settle=4.0, worker_down=2.0, broker_down=3.0,
+             paused=3.0, redeliveries=20)
+
+
+def kill_worker(rig: Rig, plan: Plan) -> None:
+    with rig.lock:
+        rig.stack.stop(rig.workers[-1], signal.SIGKILL)
+    time.sleep(plan.worker_down)
+    with rig.lock:
+        rig.start_worker(rig.workers[-1])
+
+
+def kill_raw_leader(rig: Rig, plan: Plan) -> None:
+    node = rig.raw_leaders()[0]
+    rig.cluster.signal_node(node, signal.SIGKILL)
+    time.sleep(plan.broker_down)
+    rig.cluster.start_node(node)
+
+
+def pause_raw_leader(rig: Rig, plan: Plan) -> None:
+    node = rig.raw_leaders()[1]
+    rig.cluster.signal_node(node, signal.SIGSTOP)
+    time.sleep(plan.paused)
+    rig.cluster.signal_node(node, signal.SIGCONT)
+
+
+def restart_cluster(rig: Rig, plan: Plan) -> None:
+    rig.cluster.stop()
+    rig.cluster.start()
+
+
+def rolling_restart_workers(rig: Rig, plan: Plan) -> None:
+    for name in rig.workers:
+        with rig.lock:
+            rig.stack.stop(name, signal.SIGTERM)
+            rig.start_worker(name)
+        rig.wait_group(len(rig.workers), timeout=90)
+
+
+def kill_edge(rig: Rig, plan: Plan) -> None:
+    port = int(rig.stack.edge_url.rsplit(":", 1)[1])
+    with rig.lock:
+        rig.stack.stop("edge", signal.SIGKILL)
+    time.sleep(2.0)
+    with rig.lock:
+        rig.stack.start_edge(port)
+    rig.stack.wait_edge_ready()
+
+
+@dataclass(frozen=True)
+class Drill:
+    name: str
+    title: str
+    fault: Callable[[Rig, Plan], None]
+    redeliver: bool = False  # re-post events accepted before the fault; none may come out
+    check_raw: bool = False  # every 202 must be on the raw topic
+
+
+DRILLS = [
+    Drill("worker-kill", "kill -9 a worker, restart it 5 s later", kill_worker),
+    Drill("broker-kill", "kill -9 the broker leading raw partition 0, restart it 10 s later",
+          kill_raw_leader),
+    Drill("broker-pause", "SIGSTOP the broker leading raw partition 1 for 10 s, then SIGCONT",
+          pause_raw_leader),
+    Drill("cluster-restart", "stop all three brokers, start them again (data on disk)",
+          restart_cluster, redeliver=True),
+    Drill("rolling-restart", "SIGTERM each worker in turn, waiting until it is back",
+          rolling_restart_workers),
+    Drill("edge-kill", "kill -9 the edge with requests in flight, restart it 2 s later",
+          kill_edge, check_raw=True),
+]
+BY_NAME = {d.name: d for d in DRILLS}
