@@ -12,7 +12,9 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -114,6 +116,29 @@ def describe_broker(stack: Stack) -> str:
     return "embedded" if stack.broker else "external"
 
 
+MAX_RESTARTS_PER_MINUTE = 3
+
+
+def supervise(stack: Stack, stop: threading.Event, console: Console) -> None:
+    """Until `stop`: restart a worker that exits, as a supervisor would (a worker exits
+    non-zero on an error it cannot recover from; on the embedded broker that includes
+    Faust's recovery check tripping over the broker's wrong end offsets). The edge exiting,
+    or a worker exiting again and again, stops everything."""
+    restarts: list[float] = []
+    while not stop.is_set():
+        name = stack.exited()
+        if name is not None:
+            code = stack.processes[name].returncode
+            restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
+            if not name.startswith("worker") or len(restarts) > MAX_RESTARTS_PER_MINUTE:
+                raise DevError(f"the {name} process exited (code {code}); stopping everything")
+            console.print(f"  [yellow]{name} exited (code {code}); restarting it[/]")
+            port = urlsplit(stack.worker_metrics[name]).port
+            stack.processes.pop(name)
+            stack.start_worker(name, metrics_port=port)
+        stop.wait(0.5)
+
+
 def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
             console: Console, prometheus: bool = False, broker: str = "embedded",
             kafka_nodes: int = 1) -> None:
@@ -143,10 +168,7 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
                 show_demo(stack.edge_url, stack.bootstrap, stack.topics)
             with background_traffic(stack.edge_url, simulate_rate, console):
                 console.print("Serving; press Ctrl-C to stop.")
-                while not stop.is_set():
-                    if (name := stack.exited()) is not None:
-                        raise DevError(f"the {name} process exited; stopping everything")
-                    stop.wait(0.5)
+                supervise(stack, stop, console)
     finally:
         console.print("stopping…")
         stack.stop_all()

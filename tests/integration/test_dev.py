@@ -17,6 +17,7 @@ import pytest
 from pipeline.kafka.embedded import free_port
 from pipeline.observability import rules
 from pipeline.observability.slo import load_slos
+from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -36,13 +37,30 @@ def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str
     raise AssertionError(f"no {marker!r} within {timeout} s; output:\n{''.join(seen)}")
 
 
-def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
-    env = {**os.environ, "CXR_EMBEDDED_BROKER_PORT": "0", "CXR_EDGE_PORT": str(free_port()),
-           "CXR_METRICS_PORT": str(free_port()), "CXR_TOPIC_PREFIX": f"dev{os.getpid()}",
-           "CXR_LOG_LEVEL": "warning", "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "dev", "--prometheus"], env=env,
+def _dev(*args: str, **env: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "CXR_EDGE_PORT": str(free_port()), "CXR_METRICS_PORT": "0",
+           "CXR_TOPIC_PREFIX": f"dev{os.getpid()}", "CXR_LOG_LEVEL": "warning",
+           "COLUMNS": "200", **env}
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "dev", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO_ROOT, start_new_session=True)
+
+
+
+def _interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Ctrl-C, as a user stops dev; its output after that. Killed if it does not stop."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return rest
+
+def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
+    proc = _dev("--prometheus", CXR_EMBEDDED_BROKER_PORT="0",
+                CXR_METRICS_PORT=str(free_port()))
     prometheus = None
     try:
         shown = _read_until(proc, "Serving", 120)
@@ -63,27 +81,12 @@ def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
         expected = rules.rules(load_slos(REPO_ROOT / "schemas"))["groups"]
         assert sorted(g["name"] for g in loaded) == sorted(g["name"] for g in expected)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            rest, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        rest = _interrupt(proc)
     assert proc.returncode == 0, rest
     assert "no process left behind" in rest
     if prometheus:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{prometheus[1]}/-/ready", timeout=2)
-
-
-def _dev(*args: str, **env: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "CXR_EDGE_PORT": str(free_port()), "CXR_METRICS_PORT": "0",
-           "CXR_TOPIC_PREFIX": f"dev{os.getpid()}", "CXR_LOG_LEVEL": "warning",
-           "COLUMNS": "200", **env}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "dev", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=REPO_ROOT, start_new_session=True)
 
 
 def test_dev_on_apache_kafka_runs_the_demo_and_leaves_no_broker_behind() -> None:
@@ -96,13 +99,7 @@ def test_dev_on_apache_kafka_runs_the_demo_and_leaves_no_broker_behind() -> None
         folder = re.search(r"logs in (\S+)", shown)
         assert folder, shown
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            rest, _ = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        rest = _interrupt(proc, timeout=90)
     assert proc.returncode == 0, rest
     assert "no process left behind" in rest
     assert not os.path.exists(folder[1])  # its data and logs went with it
@@ -117,3 +114,35 @@ def test_dev_on_apache_kafka_without_java_says_what_is_missing_in_one_line() -> 
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "not on the PATH: java" in errors[0], out
     assert "Traceback" not in out
+
+
+def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
+    """dev supervises its workers: one that exits (an unrecoverable error, or killed) is
+    started again on the same /metrics port, and events flow through it."""
+    proc = _dev(CXR_EMBEDDED_BROKER_PORT="0", CXR_METRICS_PORT=str(free_port()))
+    try:
+        shown = _read_until(proc, "Serving", 120)
+        metrics = re.findall(r"http://[\d.:]+/metrics", shown)[1]  # the worker's
+        edge = re.search(r"edge:\s+(http://\S+)", shown)
+        assert edge, shown
+        worker = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "pipeline worker"],
+                                capture_output=True, text=True).stdout.split()
+        assert len(worker) == 1, worker
+        os.kill(int(worker[0]), signal.SIGKILL)
+        _read_until(proc, "worker exited (code -9); restarting it", 30)
+        deadline = time.monotonic() + 60
+        while True:  # back on its port, and it processes what the edge accepts
+            assert time.monotonic() < deadline, "the restarted worker processed nothing"
+            answer = httpx.post(edge[1], json=brief("interaction.created",
+                                                    f"restart-{time.monotonic_ns()}", "chat"))
+            assert answer.status_code == 202, answer.text
+            try:
+                page = httpx.get(metrics, timeout=2).text
+            except httpx.HTTPError:
+                page = ""
+            if re.search(r'cxr_events_total\{channel="chat",outcome="normalized"\} [1-9]', page):
+                break
+            time.sleep(1)
+    finally:
+        rest = _interrupt(proc)
+    assert proc.returncode == 0, rest
