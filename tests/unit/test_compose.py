@@ -158,6 +158,16 @@ def test_every_app_service_runs_a_real_command() -> None:
     assert not wrong, f"not cxone-router commands ({sorted(commands)}): {wrong}"
 
 
+def test_the_brokers_accept_the_workers_session_timeout() -> None:
+    """Below the brokers' floor, the group refuses a worker (which then exits 1)."""
+    floor_ms = {int(env(n).get("KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS", 6000))
+                for n in kafka_nodes()}
+    asked_ms = settings_of("worker").session_timeout_seconds * 1000
+    assert len(floor_ms) == 1 and asked_ms >= floor_ms.pop(), (
+        f"CXR_SESSION_TIMEOUT_SECONDS ({asked_ms:.0f} ms) is below the brokers' "
+        f"KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS")
+
+
 def test_the_edge_refuses_to_start_without_a_secret() -> None:
     settings = settings_of("edge")
     check, _ = build_check(settings)  # raises when the mode lacks its secrets
