@@ -61,8 +61,8 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         producer_acks=-1,
         producer_enable_idempotence=settings.idempotence,
         producer_linger_ms=1,
-        # Faust waits 20 min for an answer: a broker that hangs without closing its
-        # connection (paused, partitioned) would stall the worker that long.
+        # Faust's 20 min by default: lower, a hung broker stalls the worker for less, but
+        # Faust drops the table's changelog writes older than this (dedup marks).
         producer_request_timeout=settings.worker_write_timeout_seconds,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,

@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(500, ge=1, le=10_000)
     worker_batch_wait_seconds: float = Field(0.005, gt=0, le=5)
     worker_write_timeout_seconds: float = Field(
-        5.0, gt=0, le=1200,
-        description="a worker's write unanswered this long is sent again (Faust: 1200)"
+        1200.0, gt=0, le=1200,
+        description="a worker's write unanswered this long fails (and ours are sent again)"
     )
     # Group membership. Short defaults keep start-up and failover fast (the embedded broker
     # holds a new group's first join for about the rebalance timeout); raise them for
