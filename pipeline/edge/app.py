@@ -77,6 +77,7 @@ class Edge:
             if self.check_auth is not None:  # over the raw bytes, before parsing anything
                 self.check_auth(request.headers, body)
             payload = decode(body, content_type, self.settings.max_form_fields)
+            keys = self.normalizer.keys(payload)
         except UnsupportedMediaType as exc:
             return _error(415, str(exc))
         except BodyTooLarge as exc:
@@ -86,7 +87,6 @@ class Edge:
         except InvalidPayload as exc:
             return _error(400, str(exc))
 
-        keys = self.normalizer.keys(payload)
         partition_key = self.normalizer.interaction_id(payload) or keys.event_id
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.fullmatch(request_id):
@@ -103,7 +103,8 @@ class Edge:
             self.metrics.publish_failed(exc.error_class)
             log.warning("publish failed, answering 503",
                         extra={"request_id": request_id, "error": str(exc)})
-            return _error(503, "event not stored, retry later",
+            # Not "not stored": a write that timed out may still land (a retry is deduplicated)
+            return _error(503, "event not confirmed by the broker, retry later",
                           {"Retry-After": RETRY_AFTER_SECONDS})
         now = time.perf_counter()
         self.metrics.publish_seconds.observe(now - publish_started)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -47,17 +48,21 @@ def _hmac_check(settings: Settings) -> Check:
     uses_timestamp = "{timestamp}" in template
 
     def check(headers: Headers, body: bytes) -> None:
-        presented = headers.get(signature_header, "")
-        digest = presented.split("=", 1)[1] if presented.startswith("sha256=") else presented
+        presented = headers.get(signature_header, "").strip()
+        digest = presented[7:] if presented[:7].lower() == "sha256=" else presented
         if not digest:
             raise Unauthorized(f"missing {settings.edge_hmac_signature_header} header")
+        if not digest.isascii():  # a hex digest is ASCII; compare_digest refuses the rest
+            raise Unauthorized("signature does not match")
         timestamp = headers.get(timestamp_header, "")
         if uses_timestamp:
             try:
                 sent = float(timestamp)
             except ValueError:
+                sent = math.nan
+            if not math.isfinite(sent):  # nan compares false with everything: no window
                 raise Unauthorized(f"missing or invalid {settings.edge_hmac_timestamp_header}"
-                                   " header") from None
+                                   " header")
             sent = sent / 1000 if sent > 1e11 else sent  # seconds or milliseconds
             if abs(time.time() - sent) > tolerance:
                 raise Unauthorized("timestamp outside the accepted window")

@@ -13,6 +13,7 @@ import orjson
 from pipeline.mapping.errors import MissingField, SchemaViolation, UnknownChannel
 from pipeline.mapping.spec import ChannelSpec, CommonSpec, compile_field, load_mappings
 from pipeline.mapping.values import as_string, ns_to_iso
+from pipeline.payload import InvalidPayload
 
 SCHEMA_VERSION = 1
 RECORD_SCHEMA = "interaction.v1.json"
@@ -76,7 +77,11 @@ class Normalizer:
                 if len(parts) == 1:
                     return EventKeys(key, key)
                 return EventKeys(key, "h-" + hashlib.sha256(key.encode()).hexdigest()[:32])
-        canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        try:
+            canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # the parser takes 1024 levels, the encoder 255
+            raise InvalidPayload("JSON nested too deeply to identify (no event id, and "
+                                 "more than 255 levels)") from None
         digest = hashlib.sha256(canonical).hexdigest()
         return EventKeys("sha256:" + digest, "h-" + digest[:32])
 

@@ -25,7 +25,10 @@ def as_timestamp(value: Any) -> str | None:
         return None
     if isinstance(value, int | float):
         seconds = value / 1000 if value > _EPOCH_MS_THRESHOLD else value
-        moment = datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            moment = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # 1e20, nan, inf: like unparseable text
+            return None
     elif isinstance(value, str):
         text = value.strip()
         if text.isdigit():

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from pipeline.samples import brief, dfo, studio_voice
 from pipeline.stack import Stack
-from tests.integration.harness import post, read, values
+from tests.integration.harness import make_stack, post, read, values
 
 pytestmark = pytest.mark.integration
 FORM = "application/x-www-form-urlencoded"
@@ -85,6 +85,10 @@ async def test_each_shape_and_channel_lands_on_its_topic(stack: Stack) -> None:
 
     topic, studio = by_id[studio_contact]
     assert topic == t.channel("voice")
+    # the value is JSON whatever the request was: the form's content type stays on raw
+    output_types = {dict(r.headers).get("content-type") for r in records
+                    if r.key.decode() in wanted}
+    assert output_types == {b"application/json"}
     assert studio["customer"] == {"identifier": "+15550100123", "type": "phone"}
     assert studio["context"]["dialedNumber"] == "+18005550199"
     assert studio["eventType"] == "Disconnected"
@@ -134,6 +138,8 @@ async def test_invalid_input_gets_4xx_and_is_not_published(stack: Stack) -> None
         b'{"eventType": "interaction.created",': ("application/json", 400),
         b'[{"eventType": "interaction.created"}]': ("application/json", 400),
         b"[" * 5000 + b"]" * 5000: ("application/json", 400),
+        # parsed (under 1024 levels) but too deep to hash without an event id: was a 500
+        b'{"a":' * 300 + b"{}" + b"}" * 300: ("application/json", 400),
         b"eventType=interaction.created": ("text/plain", 415),
         too_big: ("application/json", 413),
     }
@@ -199,3 +205,23 @@ async def test_fifty_events_of_one_interaction_come_out_in_order(stack: Stack) -
         sequence = [int(v["context"]["messageText"]) for v in values(mine, topic)]
         assert sequence == list(range(50))
         assert len({r.partition for r in mine if r.topic == topic}) == 1
+
+
+async def test_a_form_the_edge_accepts_under_a_raised_field_limit_is_normalized() -> None:
+    """CXR_MAX_FORM_FIELDS is the edge's and the worker's limit alike: a Studio post with
+    more fields than the default passes both (it was dead-lettered as invalid_json)."""
+    import asyncio
+
+    stack = make_stack(None, CXR_MAX_FORM_FIELDS="1500")
+    await asyncio.to_thread(stack.start_all)
+    try:
+        contact = uid("6")
+        fields = {**studio_voice(contact, "Connected"),
+                  **{f"var{i}": str(i) for i in range(1200)}}  # a script's many variables
+        assert (await post(stack, urlencode(fields).encode(), FORM)).status_code == 202
+        voice, dlq = stack.topics.channel("voice"), stack.topics.dlq
+        records = await read(stack, [voice, dlq],
+                             lambda rs: any(r.key == contact.encode() for r in rs))
+        assert [r.topic for r in records if r.key == contact.encode()] == [voice]
+    finally:
+        await asyncio.to_thread(stack.stop_all)

@@ -71,3 +71,19 @@ def test_no_auth_on_a_public_address_needs_an_explicit_yes() -> None:
         None, None)
     with pytest.raises(ConfigurationError, match="CXR_EDGE_HMAC_SECRETS"):
         build_check(load_settings(edge_auth="hmac"))
+
+
+def test_hmac_refuses_hostile_signatures_and_timestamps_with_401_not_a_crash() -> None:
+    check, _ = build_check(load_settings(edge_auth="hmac", edge_hmac_secrets="s3cret"))
+    assert check is not None
+    now = str(int(time.time()))
+    for headers in (
+        {"x-signature": "sha256=\u00e9\u00e9", "x-timestamp": now},  # non-ASCII: was a 500
+        {"x-signature": signed("s3cret", "nan"), "x-timestamp": "nan"},  # nan: no window
+        {"x-signature": signed("s3cret", "inf"), "x-timestamp": "inf"},
+    ):
+        with pytest.raises(Unauthorized):
+            check(headers, BODY)
+    # the prefix's case is the sender's choice
+    check({"x-signature": signed("s3cret", now).replace("sha256=", "SHA256="),
+           "x-timestamp": now}, BODY)

@@ -143,3 +143,14 @@ def test_a_mapping_may_only_write_record_fields(tmp_path: Path) -> None:
            "fields": {"queue": ["$.data.queue"]}}
     with pytest.raises(MappingError, match="not a record field"):
         Normalizer.from_dir(_write(tmp_path, {"common.json": common, "chat.json": bad}))
+
+
+@pytest.mark.parametrize("timestamp", [1e20, -1e20, "99999999999999999999", "not a time"])
+def test_an_out_of_range_timestamp_is_like_an_unparseable_one(normalizer: Normalizer,
+                                                              timestamp: Any) -> None:
+    """Not a dead letter with a traceback: the event is normalized without occurredAt."""
+    payload = brief("interaction.created", "int-43", "chat")
+    payload["timestamp"] = timestamp
+    record = normalizer.normalize(payload, RECEIVED)
+    assert record["occurredAt"] is None
+    assert record["interactionId"] == "int-43"
