@@ -82,7 +82,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
     fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes})
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
-                    fanout, topics.dlq, writer, metrics)
+                    fanout, topics.dlq, writer, metrics, settings.max_form_fields)
     batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
 
     @app.agent(_raw_topic(app, topics.raw), name="ingest")

@@ -31,6 +31,7 @@ from pipeline.mapping import Normalizer
 from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode
 
 log = logging.getLogger(__name__)
+JSON_CONTENT_TYPE = b"application/json"
 STAGE = "ingest"
 
 
@@ -46,8 +47,9 @@ class Normalized:
 class Ingest:
     def __init__(self, normalizer: Normalizer, dedup: DedupIndex,
                  channel_topics: dict[str, str], fanout: Fanout, dlq_topic: str,
-                 writer: Writer, metrics: WorkerMetrics) -> None:
+                 writer: Writer, metrics: WorkerMetrics, max_form_fields: int) -> None:
         self._normalizer = normalizer
+        self._max_form_fields = max_form_fields  # the edge's limit: what it accepted parses
         self._dedup = dedup
         self._channel_topics = channel_topics
         self._fanout = fanout
@@ -115,7 +117,7 @@ class Ingest:
         if message.value is None:
             raise InvalidPayload("empty record")
         try:
-            payload = decode(message.value, content_type)
+            payload = decode(message.value, content_type, self._max_form_fields)
         except UnsupportedMediaType as exc:
             raise InvalidPayload(str(exc)) from None
         keys = self._normalizer.keys(payload)
@@ -124,8 +126,10 @@ class Ingest:
             spec = self._normalizer.detect(payload)
             return (spec.channel if spec is not None else UNKNOWN_CHANNEL), None
         record = self._normalizer.normalize(payload, received_ns(headers) or time.time_ns(), keys)
-        key, value, forwarded = (record["interactionId"].encode(), orjson.dumps(record),
-                                 list(headers.items()))
+        key, value = record["interactionId"].encode(), orjson.dumps(record)
+        # the raw request's headers travel on, but the value is JSON now, whatever came in
+        forwarded = [(k, v) for k, v in headers.items() if k != CONTENT_TYPE]
+        forwarded.append((CONTENT_TYPE, JSON_CONTENT_TYPE))
         outputs = [Output(self._channel_topics[record["channel"]], key, value, forwarded),
                    *self._fanout.outputs(record, key, value, forwarded)]
         in_batch.add(dedup_key)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import logging
+import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -146,12 +150,37 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# CXR_* variables that are not settings of the pipeline's processes.
+NOT_SETTINGS = {"CXR_TEST_BROKERS"}  # which brokers the integration suite runs on
+_warned: set[str] = set()
+
+
+def warn_unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A misspelt variable (CXR_PARTITION=3) would be ignored without a word: name it, with
+    the setting it probably meant. Returns the unknown names."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | NOT_SETTINGS
+    unknown = sorted(name for name in (os.environ if environ is None else environ)
+                     if name.startswith(ENV_PREFIX) and not name.startswith("CXR_CXONE_")
+                     and name not in known)
+    for name in unknown:
+        if name not in _warned:
+            _warned.add(name)
+            guess = difflib.get_close_matches(name, sorted(known), n=1)
+            logging.getLogger(__name__).warning(
+                "unknown setting %s ignored%s", name,
+                f" (did you mean {guess[0]}?)" if guess else "")
+    return unknown
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment once; a bad value stops start-up naming the variable."""
+    """Read the environment once; a bad value stops start-up naming the variable, an
+    unknown CXR_* variable is named in a warning."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise configuration_error(exc, ENV_PREFIX, "settings") from None
+    warn_unknown_variables()
+    return settings
 
 
 @lru_cache(maxsize=1)

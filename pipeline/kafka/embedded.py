@@ -38,12 +38,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    """Whether something accepts connections on the port within `timeout` (0: once)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 @dataclass
@@ -69,6 +71,12 @@ class EmbeddedBroker:
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         if self.port == 0:
             self.port = free_port(self.host)
+        elif wait_for_port(self.host, self.port, timeout=0):
+            # Something already answers there: most likely another stack's broker, which
+            # this one would silently share (its topics, its worker group).
+            raise EmbeddedBrokerError(
+                f"port {self.port} is in use (another `cxone-router dev`?): set "
+                f"CXR_EMBEDDED_BROKER_PORT to a free port, or 0 for any")
         url = f"tcp://{self.host}:{self.port}"
         self.process = subprocess.Popen(
             [str(broker_binary()), "broker",

@@ -146,3 +146,19 @@ def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
     finally:
         rest = _interrupt(proc)
     assert proc.returncode == 0, rest
+
+
+def test_dev_refuses_a_broker_port_another_stack_serves() -> None:
+    """It used to attach to whatever listened there: another stack's broker and group."""
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        proc = _dev(CXR_EMBEDDED_BROKER_PORT=str(port))
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"port {port} is in use" in errors[0], out
+    assert "Traceback" not in out

@@ -33,3 +33,15 @@ def test_a_bad_value_stops_start_up_naming_the_variable(monkeypatch: pytest.Monk
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
         load_settings()
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_meant(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from pipeline.settings import warn_unknown_variables
+
+    environ = {"CXR_PARTITION": "3", "CXR_PARTITIONS": "6", "CXR_CXONE_INSTANCE": "x",
+               "CXR_TEST_BROKERS": "embedded", "PATH": "/bin"}
+    with caplog.at_level("WARNING", logger="pipeline.settings"):
+        assert warn_unknown_variables(environ) == ["CXR_PARTITION"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "unknown setting CXR_PARTITION ignored (did you mean CXR_PARTITIONS?)"]
