@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# uvicorn adds its message again with ANSI colours for terminals: not for a JSON line
+_TERMINAL_ONLY = {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and key not in _TERMINAL_ONLY and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownError
 
 from pipeline.errors import CxoneRouterError
 from pipeline.kafka.clients import BROKEN_PRODUCER_ERRORS, producer_config
@@ -54,11 +54,11 @@ class Publisher:
             except (KafkaError, OSError) as exc:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                log.warning(
-                    "producer cannot start, retrying (if the error is UnknownError during "
-                    "InitProducerId, the broker has no idempotence: CXR_KAFKA_IDEMPOTENCE=false)",
-                    extra={"error": repr(exc)},
-                )
+                hint = (" (the broker cannot serve an idempotent producer: set "
+                        "CXR_KAFKA_IDEMPOTENCE=false)"
+                        if self._settings.idempotence and isinstance(exc, UnknownError) else "")
+                log.warning("producer cannot start, retrying" + hint,
+                            extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
