@@ -25,7 +25,7 @@ from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.kafka.topics import Topics, ensure_topics
 from pipeline.mapping import Normalizer
 from pipeline.routing import load_routes
-from pipeline.settings import Settings
+from pipeline.settings import ENV_PREFIX, Settings, load_settings
 
 
 class StackError(CxoneRouterError):
@@ -65,6 +65,13 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.edge_url = ""
         self.worker_metrics: dict[str, str] = {}  # worker name -> its /metrics URL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **options: Any) -> Stack:
+        """A Stack whose settings are these CXR_* values over the defaults; its children
+        get the same values."""
+        settings = load_settings(**{k[len(ENV_PREFIX):].lower(): v for k, v in env.items()})
+        return cls(settings, env=env, **options)
 
     # broker and topics
     def start_broker(self) -> str:

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from pipeline.bench.traffic import Webhook, webhooks
 from pipeline.kafka.embedded import free_port
 from pipeline.kafka.reader import TopicReader
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from pipeline.stack import Stack
 
 
@@ -43,8 +43,7 @@ def new_stack(base: Settings, **env: str) -> Stack:
     }
     if base.kafka_bootstrap:
         values["CXR_KAFKA_BOOTSTRAP"] = base.kafka_bootstrap
-    settings = load_settings(**{k[4:].lower(): v for k, v in values.items()})
-    return Stack(settings, env=values, quiet=True)
+    return Stack.from_env(values, quiet=True)
 
 
 # ---- 1. the edge alone ---------------------------------------------------------------

@@ -99,8 +99,6 @@ def figures(drill: str, log: TrafficLog, outputs: list[Output], dead_lettered: i
     start, end = window
     # latency of the events received in the window: the pipeline warmed up, the fault in it
     latencies = sorted(o.latency for o in first.values() if o.written - o.latency >= start)
-    written = sorted(o.written for o in first.values() if start <= o.written <= end)
-    edges = [start, *written, max(end, written[-1] if written else end)]
     late = [o.written for o in first.values() if o.latency > RECOVERED_BELOW
             and o.written >= fault_at]
     return Figures(
@@ -112,13 +110,19 @@ def figures(drill: str, log: TrafficLog, outputs: list[Output], dead_lettered: i
         p50_ms=_ms(statistics.median(latencies)) if latencies else 0.0,
         p99_ms=_ms(latencies[int(len(latencies) * 0.99) - 1]) if latencies else 0.0,
         max_ms=_ms(latencies[-1]) if latencies else 0.0,
-        longest_gap_s=round(max(b - a for a, b in zip(edges, edges[1:], strict=False)), 2),
+        longest_gap_s=round(longest_gap([o.written for o in first.values()], start, end), 2),
         recovery_s=round(max(late) - fault_at, 1) if late else 0.0,
-        longest_without_202_s=round(log.longest_without_202(start, end), 2),
+        longest_without_202_s=round(longest_gap([a.at for a in log.accepted], start, end), 2),
         retries=log.retries,
         unfinished=log.unfinished,
         statuses=dict(sorted(log.statuses.items())),
     )
+
+
+def longest_gap(times: list[float], start: float, end: float) -> float:
+    """The longest stretch of [start, end] without one of `times` in it."""
+    edges = [start, *sorted(t for t in times if start <= t <= end), end]
+    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
 
 
 def _ms(seconds: float) -> float:

@@ -14,7 +14,7 @@ import httpx
 
 from pipeline.kafka.apache import ApacheKafka
 from pipeline.kafka.embedded import free_port
-from pipeline.settings import load_settings
+from pipeline.observability.scrape import parse
 from pipeline.stack import Stack
 
 
@@ -32,8 +32,7 @@ class Rig:
             **cluster.client_env(),
             **(settings or {}),
         }
-        self.stack = Stack(load_settings(**{k[4:].lower(): v for k, v in values.items()}),
-                           env=values, log_dir=log_dir / name)
+        self.stack = Stack.from_env(values, log_dir=log_dir / name)
         self.lock = threading.RLock()  # the drill and the supervisor both start and stop
         self.restarts: list[str] = []
         self._supervising = threading.Event()
@@ -84,10 +83,8 @@ class Rig:
             page = httpx.get(url, timeout=1).text if url else ""
         except httpx.HTTPError:
             return 0.0
-        for line in page.splitlines():
-            if line.startswith("cxr_worker_assigned_partitions "):
-                return float(line.split()[1])
-        return 0.0
+        return next((s.value for s in parse(page)
+                     if s.name == "cxr_worker_assigned_partitions"), 0.0)
 
     def raw_leaders(self) -> dict[int, int]:
         """Partition of the raw topic -> the node leading it."""

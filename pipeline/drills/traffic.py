@@ -42,11 +42,6 @@ class TrafficLog:
     retries: int = 0
     unfinished: int = 0  # events still being retried when the run stopped
 
-    def longest_without_202(self, since: float, until: float) -> float:
-        times = sorted(a.at for a in self.accepted if since <= a.at <= until)
-        edges = [since, *times, until]
-        return max(b - a for a, b in zip(edges, edges[1:], strict=False))
-
 
 class DrillTraffic:
     def __init__(self, url: str, rate: float, concurrency: int = 32, seed: int = 7) -> None:

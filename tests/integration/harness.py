@@ -15,7 +15,6 @@ from pipeline.kafka.apache import ApacheKafka
 from pipeline.kafka.embedded import EMBEDDED_CLIENT_ENV, EmbeddedBroker, free_port
 from pipeline.kafka.reader import TopicReader
 from pipeline.observability.scrape import Scrape, parse
-from pipeline.settings import Settings, load_settings
 from pipeline.stack import Stack
 
 _counter = itertools.count()
@@ -39,8 +38,7 @@ def make_stack(broker: Broker | None, **overrides: str) -> Stack:
         **(broker.client_env() if broker else EMBEDDED_CLIENT_ENV),
         **overrides,
     }
-    settings: Settings = load_settings(**{k[4:].lower(): v for k, v in values.items()})
-    return Stack(settings, env=values)
+    return Stack.from_env(values)
 
 
 async def post(stack: Stack, body: bytes | dict[str, Any],
