@@ -16,6 +16,7 @@ from pipeline.mapping.paths import compile_path
 
 Predicate = Callable[[Any], bool]
 _TESTS = ("in", "equals", "exists", "matches")
+_SCALARS = (str, int, float, bool)
 
 
 def _fold(value: Any) -> Any:
@@ -51,7 +52,8 @@ def compile_condition(spec: Mapping[str, Any], where: str) -> Predicate:
     if not isinstance(values, list) or not values:
         raise MappingError(f"{where}: 'in' takes a non-empty list, got {values!r}")
     allowed = frozenset(_fold(v) for v in values)
-    return lambda doc: (v := lookup(doc)) is not None and _fold(v) in allowed
+    # a list or an object where a scalar belongs matches nothing (and is not hashable)
+    return lambda doc: isinstance(v := lookup(doc), _SCALARS) and _fold(v) in allowed
 
 
 def compile_all(specs: Any, where: str) -> Predicate:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _EPOCH_MS_THRESHOLD = 10_000_000_000  # numbers above this are milliseconds
+_MAX_EPOCH_DIGITS = 20  # 253402300799999 ms is 9999-12-31: anything longer is no timestamp
 
 
 def as_string(value: Any) -> str | None:
@@ -31,7 +32,9 @@ def as_timestamp(value: Any) -> str | None:
             return None
     elif isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # not "²" or "٣", which isdigit() also takes
+            if len(text) > _MAX_EPOCH_DIGITS:  # past year 9999 anyway; int() refuses 4300+
+                return None
             return as_timestamp(int(text))
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -41,7 +44,11 @@ def as_timestamp(value: Any) -> str | None:
             moment = moment.replace(tzinfo=UTC)  # CXone's *Utc fields carry no offset
     else:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:  # 0001-01-01T00:00+14:00 and 9999-12-31T23:59-23:59 are out of range in UTC
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def as_any(value: Any) -> Any:
