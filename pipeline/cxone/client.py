@@ -22,7 +22,7 @@ from pipeline.cxone.errors import (
     RequestRejected,
     ScopeError,
 )
-from pipeline.cxone.retry import RetryPolicy
+from pipeline.cxone.retry import CxoneRetry
 from pipeline.cxone.settings import CxoneSettings
 from pipeline.cxone.tokens import AccessToken, TokenProvider
 from pipeline.cxone.transport import raise_for_transient, send
@@ -91,14 +91,7 @@ class CxoneClient:
             headers={"Accept": "application/json", "User-Agent": "cxone-router"},
             follow_redirects=False,
         )
-        self.retry = RetryPolicy(
-            max_retries=settings.max_retries,
-            base=settings.backoff_base_seconds,
-            cap=settings.backoff_cap_seconds,
-            max_retry_after=settings.max_retry_after_seconds,
-            sleep=sleep,
-            rng=rng or random.Random(),
-        )
+        self.retry = CxoneRetry.for_settings(settings, sleep=sleep, rng=rng)
         self.bucket = bucket or TokenBucket(settings.rate_per_second, settings.burst)
         self.tokens = TokenProvider(settings, self._http, self.retry, clock=clock)
 

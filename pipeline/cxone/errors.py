@@ -55,7 +55,7 @@ class RateLimited(CxoneApiError):
 
 
 class ServerError(CxoneApiError):
-    """CXone answered 5xx."""
+    """CXone answered a retriable status other than 429: 408, 425, 500, 502, 503 or 504."""
 
     retriable = True
     hint = "CXone is failing: try again later and check status.nice.com (or status of your region)"

@@ -1,17 +1,17 @@
-"""When and how long to wait before trying a CXone call again."""
+"""Retried CXone calls: the policy is pipeline.retry's, the loop and its log are here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
 from typing import TypeVar
 
-from pipeline.cxone.errors import CxoneApiError, RateLimited
+from pipeline.cxone.errors import CxoneApiError
+from pipeline.cxone.settings import CxoneSettings
+from pipeline.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -19,54 +19,32 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP date); None if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # an HTTP date is always GMT
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds or seconds == float("inf"):  # NaN, inf
-        return None
-    return max(0.0, seconds)
-
-
 @dataclass
-class RetryPolicy:
-    """Bounded retries for errors whose class says `retriable = True`.
+class CxoneRetry:
+    """CXone calls under the project's retry policy (pipeline.retry), logged.
 
-    A 429 waits `Retry-After` when given (up to `max_retry_after`, beyond which waiting in a
-    command makes no sense and the error is raised); everything else waits a full-jitter
-    exponential backoff: uniform(0, min(cap, base * 2**attempt)).
+    Errors say `retriable = True` to be retried; a 429 waits `Retry-After` when given, and
+    one longer than the policy's `max_retry_after` is not waited for (the command fails and
+    says to wait); everything else waits full-jitter backoff.
     """
 
-    max_retries: int = 4
-    base: float = 0.5
-    cap: float = 30.0
-    max_retry_after: float = 120.0
+    policy: RetryPolicy
     sleep: Sleep = asyncio.sleep
-    rng: random.Random = field(default_factory=random.Random)
 
-    def backoff(self, attempt: int) -> float:
-        return self.rng.uniform(0.0, min(self.cap, self.base * (2**attempt)))
-
-    def delay_for(self, error: CxoneApiError, attempt: int) -> float | None:
-        """Seconds to wait before retry number `attempt + 1`, or None to give up."""
-        if not error.retriable or attempt >= self.max_retries:
-            return None
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self.max_retry_after else None
-        return self.backoff(attempt)
+    @classmethod
+    def for_settings(
+        cls, settings: CxoneSettings, *, sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> CxoneRetry:
+        policy = RetryPolicy(
+            base=settings.backoff_base_seconds,
+            cap=settings.backoff_cap_seconds,
+            max_attempts=settings.max_retries + 1,
+            max_retry_after=settings.max_retry_after_seconds,
+            give_up_on_long_retry_after=True,
+            rng=rng or random.Random(),
+        )
+        return cls(policy, sleep)
 
     async def run(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
         attempt = 0
@@ -74,7 +52,7 @@ class RetryPolicy:
             try:
                 return await operation()
             except CxoneApiError as error:
-                delay = self.delay_for(error, attempt)
+                delay = self.policy.delay_for(error, attempt)
                 if delay is None:
                     raise
                 attempt += 1
@@ -84,7 +62,7 @@ class RetryPolicy:
                     type(error).__name__,
                     error,
                     attempt,
-                    self.max_retries,
+                    (self.policy.max_attempts or 0) - 1,
                     delay,
                 )
                 await self.sleep(delay)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pipeline.cxone.errors import AuthError, CxoneApiError, DiscoveryError
-from pipeline.cxone.retry import RetryPolicy
+from pipeline.cxone.retry import CxoneRetry
 from pipeline.cxone.settings import CxoneSettings
 from pipeline.cxone.transport import raise_for_transient, send
 
@@ -55,7 +55,7 @@ class TokenProvider:
         self,
         settings: CxoneSettings,
         http: httpx.AsyncClient,
-        retry: RetryPolicy,
+        retry: CxoneRetry,
         *,
         clock: Clock = time.monotonic,
     ) -> None:

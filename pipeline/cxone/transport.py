@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from pipeline.cxone.errors import RateLimited, ServerError, Unreachable
-from pipeline.cxone.retry import parse_retry_after
+from pipeline.retry import parse_retry_after, retriable_status
 
 
 async def send(
@@ -24,13 +24,13 @@ async def send(
 
 
 def raise_for_transient(response: httpx.Response) -> None:
-    """Raise the retriable errors: 429 and 5xx."""
+    """Raise the retriable errors: 429, and 408, 425, 500, 502, 503, 504 (pipeline.retry)."""
     if response.status_code == 429:
         raise RateLimited(
             f"CXone rate limited {response.request.url.path} (HTTP 429)",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
-    if response.status_code >= 500:
+    if retriable_status(response.status_code):
         raise ServerError(
             f"CXone failed on {response.request.url.path} (HTTP {response.status_code})",
             status=response.status_code,

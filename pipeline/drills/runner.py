@@ -16,8 +16,9 @@ import httpx
 from pipeline.drills.figures import Figures, figures, raw_bodies, read_outputs
 from pipeline.drills.rig import Rig
 from pipeline.drills.scenarios import Drill, Plan
-from pipeline.drills.traffic import DrillTraffic, TrafficLog
+from pipeline.drills.traffic import RETRY, Accepted, DrillTraffic, TrafficLog
 from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
+from pipeline.simulate.errors import answer_error
 
 Say = Callable[[str], None]
 # The failover tuning the drills run with (README, Production): a killed worker is noticed
@@ -82,21 +83,34 @@ def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say:
 
 def _redeliver(rig: Rig, log: TrafficLog, before: float, count: int) -> list[str]:
     """Post again `count` events accepted before `before`; return the ids of those
-    answered 202 (within a minute), which the dedup table, back from its changelog, must
-    drop."""
+    answered 202 (within a minute, retried as the traffic is), which the dedup table, back
+    from its changelog, must drop."""
     earlier = [a for a in log.accepted if a.at < before][:count]
-    accepted = []
     deadline = time.monotonic() + 60
     with httpx.Client(timeout=10) as client:
-        for event in earlier:
-            while time.monotonic() < deadline:
-                answer = client.post(rig.url, content=event.body,
-                                     headers={"content-type": event.content_type})
-                if answer.status_code == 202:
-                    accepted.append(event.event_id)
-                    break
-                time.sleep(0.2)
-    return accepted
+        return [event.event_id for event in earlier
+                if _post_until_answered(client, rig.url, event, deadline)]
+
+
+def _post_until_answered(client: httpx.Client, url: str, event: Accepted,
+                         deadline: float) -> bool:
+    """True once the edge answers 202; False on a final answer or when out of time."""
+    attempt = 0
+    while True:
+        try:
+            answer = client.post(url, content=event.body,
+                                 headers={"content-type": event.content_type})
+        except httpx.TransportError as exc:
+            error: Exception = exc
+        else:
+            if answer.status_code == 202:
+                return True
+            error = answer_error(answer)
+        wait = RETRY.delay_for(error, attempt, deadline=deadline)
+        if wait is None:
+            return False
+        attempt += 1
+        time.sleep(wait)
 
 
 def markdown(results: Sequence[Figures], plan: Plan, command: str) -> str:

@@ -1,17 +1,16 @@
 """Paced, distinct CXone events posted by concurrent senders that never give up.
 
-A sender retries a 429, a 5xx, a timeout or a broken connection (waiting `Retry-After`
-when the edge gives one) until the event is answered 202 or the run is told to stop
-retrying; a drill must see what the pipeline does with everything it accepted, so it
-keeps each accepted body and the edge's eventId. Runs in a thread of its own, so the
-drill can kill and restart processes meanwhile.
+A sender retries what pipeline.retry calls retriable (429, 503, a timeout, a broken
+connection...; waiting `Retry-After` when the edge gives one) until the event is answered
+202 or the run is told to stop retrying; a drill must see what the pipeline does with
+everything it accepted, so it keeps each accepted body and the edge's eventId. Runs in a
+thread of its own, so the drill can kill and restart processes meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 import time
 from collections import Counter
@@ -20,11 +19,14 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
+from pipeline.retry import RetryPolicy, retriable
+from pipeline.simulate.errors import answer_error
 from pipeline.simulate.generators import Traffic
 from pipeline.simulate.profiles import Profile
-from pipeline.simulate.sender import parse_retry_after
 
-MAX_WAIT = 2.0  # a Retry-After or backoff longer than this is shortened: drills are short
+# Until the event is answered or the run stops retrying (a deadline), never waiting more
+# than 2 s between attempts, Retry-After included: drills are short.
+RETRY = RetryPolicy(base=0.1, cap=2.0, max_attempts=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,38 +104,31 @@ class DrillTraffic:
 
     async def _send_all(self, client: httpx.AsyncClient,
                         queue: asyncio.Queue[tuple[bytes, str] | None]) -> None:
-        jitter = random.Random()
         while (item := await queue.get()) is not None:
             body, content_type = item
             attempt = 0
-            while True:
-                wait = await self._attempt(client, body, content_type, attempt, jitter)
-                if wait is None:
-                    break
-                if time.monotonic() + wait > self._give_up_at:
-                    self.log.unfinished += 1
+            while (error := await self._attempt(client, body, content_type)) is not None:
+                wait = RETRY.delay_for(error, attempt, deadline=self._give_up_at)
+                if wait is None:  # a final answer (counted in statuses), or out of time
+                    if retriable(error):
+                        self.log.unfinished += 1
                     break
                 self.log.retries += 1
                 attempt += 1
                 await asyncio.sleep(wait)
 
-    async def _attempt(self, client: httpx.AsyncClient, body: bytes, content_type: str,
-                       attempt: int, jitter: random.Random) -> float | None:
-        """Post once; None when the event is answered for good, else the wait to retry."""
-        backoff = min(MAX_WAIT, 0.1 * 2.0 ** attempt) * (0.5 + jitter.random() / 2)
+    async def _attempt(self, client: httpx.AsyncClient, body: bytes,
+                       content_type: str) -> Exception | None:
+        """Post once; None when the event is accepted, else what went wrong."""
         try:
             response = await client.post(self.url, content=body,
                                          headers={"content-type": content_type})
         except httpx.TransportError as exc:
             self.log.statuses[type(exc).__name__] += 1
-            return backoff
-        status = response.status_code
-        self.log.statuses[str(status)] += 1
-        if status == 202:
-            event_id = orjson.loads(response.content)["eventId"]
-            self.log.accepted.append(Accepted(event_id, body, content_type, time.time()))
-            return None
-        if status == 429 or status >= 500:
-            after = parse_retry_after(response.headers.get("retry-after"))
-            return backoff if after is None else min(MAX_WAIT, float(after))
-        return None  # a 4xx for a valid event: counted in statuses, not retried
+            return exc
+        self.log.statuses[str(response.status_code)] += 1
+        if response.status_code != 202:
+            return answer_error(response)
+        event_id = orjson.loads(response.content)["eventId"]
+        self.log.accepted.append(Accepted(event_id, body, content_type, time.time()))
+        return None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
+
 from pipeline.errors import CxoneRouterError
+from pipeline.retry import parse_retry_after, retriable_status
 
 
 class DeliveryError(CxoneRouterError):
@@ -12,7 +15,8 @@ class DeliveryError(CxoneRouterError):
 
 
 class EdgeUnavailable(DeliveryError):
-    """429 or 5xx: the edge cannot take the event now; `retry_after` is its hint, if any."""
+    """408, 425, 429, 500, 502, 503 or 504 (pipeline.retry): the edge cannot take the event
+    now; `retry_after` is its hint, if any."""
 
     retriable = True
 
@@ -35,7 +39,7 @@ class EdgeUnreachable(DeliveryError):
 
 
 class EdgeRejected(DeliveryError):
-    """A 4xx other than 429: sending the same bytes again cannot help."""
+    """Any other 4xx or 5xx: sending the same bytes again cannot help."""
 
     retriable = False
 
@@ -52,3 +56,13 @@ class UnexpectedAnswer(DeliveryError):
     def __init__(self, status: int) -> None:
         super().__init__(f"edge answered {status}, expected 202")
         self.status = status
+
+
+def answer_error(response: httpx.Response) -> DeliveryError:
+    """What an answer other than 202 means for the event, by pipeline.retry's statuses."""
+    status = response.status_code
+    if retriable_status(status):
+        return EdgeUnavailable(status, parse_retry_after(response.headers.get("retry-after")))
+    if status >= 400:
+        return EdgeRejected(status)
+    return UnexpectedAnswer(status)

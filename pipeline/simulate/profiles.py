@@ -72,7 +72,8 @@ class Profile:
     max_attempts: int = 5
     """Attempts per event, the first included, before the event counts as lost."""
     backoff: float = 0.1
-    """First retry delay in seconds; doubles per attempt (with jitter) up to `max_backoff`."""
+    """Longest first retry delay in seconds; doubles per attempt up to `max_backoff`; the
+    delay is drawn uniformly below it (full jitter, pipeline.retry)."""
     max_backoff: float = 10.0
     max_retry_after: float = 60.0
     """A `Retry-After` longer than this is shortened to it, so a run stays bounded."""
