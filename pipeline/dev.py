@@ -91,14 +91,18 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 @contextlib.contextmanager
-def background_traffic(edge_url: str, rate: float | None, console: Console) -> Iterator[None]:
+def background_traffic(edge_url: str, rate: float | None, console: Console,
+                       settings: Settings | None = None) -> Iterator[None]:
     if rate is None:
         yield
         return
+    from pipeline.signing import signer_for
     from pipeline.simulate.background import BackgroundSimulation
     from pipeline.simulate.profiles import Profile
 
-    simulation = BackgroundSimulation(f"{edge_url}/webhooks/cxone", Profile(rate=rate)).start()
+    signer = signer_for(settings) if settings is not None else None  # as the edge checks
+    simulation = BackgroundSimulation(f"{edge_url}/webhooks/cxone", Profile(rate=rate),
+                                      signer=signer).start()
     console.print(f"  simulate:  posting about {rate:g} events/s until Ctrl-C")
     try:
         yield
@@ -147,6 +151,7 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
         signal.signal(sig, lambda *_: stop.set())
     stack = Stack(settings, env={"CXR_LOG_FORMAT": settings.log_format}, broker=broker,
                   kafka_nodes=kafka_nodes)
+    demo_failed = False
     try:
         if stack.broker_kind == "apache":
             console.print(f"starting Apache Kafka {KAFKA_VERSION} ({kafka_nodes} node"
@@ -165,11 +170,15 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
             if demo:
                 from pipeline.demo import demo as show_demo
 
-                show_demo(stack.edge_url, stack.bootstrap, stack.topics)
-            with background_traffic(stack.edge_url, simulate_rate, console):
+                demo_failed = not show_demo(stack.edge_url, stack.bootstrap, stack.topics,
+                                            settings=stack.settings, console=console)
+            with background_traffic(stack.edge_url, simulate_rate, console, stack.settings):
                 console.print("Serving; press Ctrl-C to stop.")
                 supervise(stack, stop, console)
     finally:
         console.print("stopping…")
         stack.stop_all()
         console.print("stopped: no process left behind.")
+    if demo_failed:  # it kept serving for a look around; the exit status still says so
+        raise DevError("the demo's webhooks were not all answered and delivered as expected "
+                       "(see its summary above)")

@@ -62,7 +62,8 @@ class EdgeResult:
 
 def run_loadgen(stack: Stack, bodies: list[Webhook], seconds: float, connections: int,
                 rate: float = 0.0) -> dict[str, Any]:
-    """Run `pipeline.bench.loadgen` against the stack's edge in its own process."""
+    """Run `pipeline.bench.loadgen` against the stack's edge in its own process; it gets
+    the stack's environment, so it signs as the edge checks (CXR_EDGE_AUTH)."""
     with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as file:
         file.write(orjson.dumps([(w.body.decode("latin-1"), w.content_type) for w in bodies]))
     host, port = stack.settings.edge_host, stack.edge_url.rsplit(":", 1)[1]
@@ -70,7 +71,7 @@ def run_loadgen(stack: Stack, bodies: list[Webhook], seconds: float, connections
         done = subprocess.run(
             [sys.executable, "-m", "pipeline.bench.loadgen", host, port, "/webhooks/cxone",
              str(seconds), str(connections), file.name, str(rate)],
-            capture_output=True,
+            capture_output=True, env=stack.child_env(),
         )
     finally:
         Path(file.name).unlink()
@@ -186,11 +187,13 @@ def pipeline_phase(base: Settings, count: int, workers: int) -> PipelineResult:
 
 async def _warm_up(stack: Stack) -> None:
     from pipeline.samples import brief
+    from pipeline.signing import sign
 
     body = orjson.dumps(brief("interaction.created", "bench-warm-up", "chat"))
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{stack.edge_url}/webhooks/cxone", content=body,
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": "application/json",
+                                              **sign(stack.settings, body)})
     response.raise_for_status()
     async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as reader:
         await reader.read_until(lambda records: bool(records), timeout=120)

@@ -4,12 +4,13 @@ Public API:
 
     async def run_simulation(
         edge_url: str, profile: Profile, *, progress: bool = True,
-        stop: asyncio.Event | None = None,
+        stop: asyncio.Event | None = None, signer: Signer | None = None,
     ) -> Summary
 
 posts the traffic `profile` describes to `edge_url` (the full webhook URL) and returns what
 happened. With neither `profile.duration` nor `profile.count` it runs until `stop` is set,
 then drains the events in flight. `progress` draws a rich progress bar on stderr.
+`signer` (pipeline/signing.py) authenticates each request when the edge has CXR_EDGE_AUTH.
 `Summary.ok` is False when an event was lost or a clean event was refused.
 
 Synchronous callers (`dev --simulate`) use `background.BackgroundSimulation`, which runs the

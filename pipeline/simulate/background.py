@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from pipeline.signing import Signer
 from pipeline.simulate.profiles import Profile
 from pipeline.simulate.runner import run_simulation
 from pipeline.simulate.summary import Summary
 
 
 class BackgroundSimulation:
-    def __init__(self, edge_url: str, profile: Profile, *, progress: bool = False) -> None:
+    def __init__(self, edge_url: str, profile: Profile, *, progress: bool = False,
+                 signer: Signer | None = None) -> None:
         self._edge_url = edge_url
+        self._signer = signer
         self._profile = profile
         self._progress = progress
         self._started = threading.Event()
@@ -57,7 +60,8 @@ class BackgroundSimulation:
             self._stop = asyncio.Event()
             self._started.set()
             return await run_simulation(
-                self._edge_url, self._profile, progress=self._progress, stop=self._stop
+                self._edge_url, self._profile, progress=self._progress, stop=self._stop,
+                signer=self._signer,
             )
 
         try:

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.settings import load_settings
+from pipeline.signing import Signer, signer_for
 from pipeline.simulate.profiles import DEFAULT_CHANNEL_MIX, Profile, parse_channel_mix
 from pipeline.simulate.runner import run_simulation
 from pipeline.simulate.summary import Summary
@@ -22,7 +24,8 @@ DEFAULT_URL = "http://127.0.0.1:8080/webhooks/cxone"
 _DEFAULT_MIX_TEXT = ",".join(f"{c}={w}" for c, w in DEFAULT_CHANNEL_MIX.items())
 
 
-async def _run_interruptible(url: str, profile: Profile, progress: bool) -> Summary:
+async def _run_interruptible(url: str, profile: Profile, progress: bool,
+                             signer: Signer | None = None) -> Summary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -34,7 +37,7 @@ async def _run_interruptible(url: str, profile: Profile, progress: bool) -> Summ
 
     loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
-        return await run_simulation(url, profile, progress=progress, stop=stop)
+        return await run_simulation(url, profile, progress=progress, stop=stop, signer=signer)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
 
@@ -88,7 +91,9 @@ def simulate_command(
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
-    """Post realistic CXone traffic to the edge and summarise how it was answered."""
+    """Post realistic CXone traffic to the edge and summarise how it was answered. With
+    CXR_EDGE_AUTH set (hmac, bearer or basic, as the edge has it), every request is signed
+    with the edge's CXR_EDGE_* settings."""
     profile = Profile(
         rate=rate or None,
         duration=duration,
@@ -103,10 +108,11 @@ def simulate_command(
         timeout=timeout,
         max_attempts=max_attempts,
     )
+    signer = signer_for(load_settings())
     progress = not no_progress and sys.stderr.isatty()
     try:
         with asyncio.Runner(loop_factory=_event_loop) as runner:
-            summary = runner.run(_run_interruptible(url, profile, progress))
+            summary = runner.run(_run_interruptible(url, profile, progress, signer))
     except asyncio.CancelledError:
         typer.secho("abandoned: events still in flight were not counted", err=True)
         raise typer.Exit(130) from None

@@ -14,6 +14,7 @@ import contextlib
 import random
 import time
 
+from pipeline.signing import Signer
 from pipeline.simulate.events import SimEvent
 from pipeline.simulate.generators import Traffic
 from pipeline.simulate.profiles import Profile
@@ -31,8 +32,10 @@ async def run_simulation(
     *,
     progress: bool = True,
     stop: asyncio.Event | None = None,
+    signer: Signer | None = None,
 ) -> Summary:
-    """Post `profile`'s traffic to `edge_url`; continuous until `stop` if no count/duration."""
+    """Post `profile`'s traffic to `edge_url`; continuous until `stop` if no count/duration.
+    `signer` authenticates every request when the edge has CXR_EDGE_AUTH on."""
     seed = profile.seed if profile.seed is not None else random.SystemRandom().randrange(2**32)
     traffic = Traffic(
         profile, seed=seed, epoch=profile.epoch if profile.epoch is not None else time.time()
@@ -42,7 +45,8 @@ async def run_simulation(
     queue: asyncio.Queue[SimEvent | None] = asyncio.Queue(maxsize=profile.concurrency)
     async with contextlib.AsyncExitStack() as clients:
         senders = [
-            Sender(await clients.enter_async_context(client), edge_url, profile, tally)
+            Sender(await clients.enter_async_context(client), edge_url, profile, tally,
+                   signer=signer)
             for client in new_clients(profile)
         ]
 

@@ -1,9 +1,10 @@
 """Posts one event the way CXone would: retry what may succeed later, never what cannot.
 
-A 429, a 5xx, a timeout or a broken connection is retried with exponential backoff and
-jitter, waiting exactly `Retry-After` when the edge gives one (capped by the profile);
-a 4xx is final. Attempts are bounded; an event that runs out of them counts as lost.
-The decision reads the error's `retriable` attribute, nothing else.
+A 408, 425, 429, 500, 502, 503 or 504, a timeout or a broken connection is retried with
+full-jitter exponential backoff, waiting exactly `Retry-After` when the edge gives one
+(capped by the profile); any other 4xx or 5xx is final. Attempts are bounded; an event that
+runs out of them counts as lost. The policy is pipeline.retry's; it reads the error's
+`retriable` attribute, nothing else.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 
 import httpx
 
+from pipeline.retry import RetryPolicy
+from pipeline.signing import Signer
 from pipeline.simulate.errors import (
     DeliveryError,
     EdgeRejected,
     EdgeTimeout,
-    EdgeUnavailable,
     EdgeUnreachable,
-    UnexpectedAnswer,
+    answer_error,
 )
 from pipeline.simulate.events import SimEvent
 from pipeline.simulate.profiles import Profile
@@ -31,20 +32,6 @@ from pipeline.simulate.summary import Tally
 
 Sleep = Callable[[float], Awaitable[None]]
 USER_AGENT = "cxone-router-simulate/0.1"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def new_clients(profile: Profile) -> list[httpx.AsyncClient]:
@@ -74,6 +61,7 @@ class Sender:
         *,
         sleep: Sleep = asyncio.sleep,
         jitter: random.Random | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self._client = client
         self._url = url
@@ -81,8 +69,17 @@ class Sender:
         self._tally = tally
         self._sleep = sleep
         # Jitter has its own generator: timing must not shift the seeded traffic.
-        self._jitter = jitter or random.Random()
+        self._retry = RetryPolicy(
+            base=profile.backoff,
+            cap=profile.max_backoff,
+            max_attempts=profile.max_attempts,
+            max_retry_after=profile.max_retry_after,
+            rng=jitter or random.Random(),
+        )
         self._headers: dict[str, dict[str, str]] = {}
+        # hmac signs each attempt (body and time); bearer/basic headers are built once
+        self._signer = signer if signer is not None and signer.enabled else None
+        self._signs_each = self._signer is not None and self._signer.per_request
 
     async def deliver(self, event: SimEvent) -> None:
         """Post `event` until it is answered for good; record the outcome in the tally."""
@@ -94,19 +91,20 @@ class Sender:
             tally.drifted_sent += 1
         elif event.kind == "malformed":
             tally.malformed_sent += 1
-        attempt = 1
+        attempt = 0
         while True:
             started = time.perf_counter()
             try:
                 await self._attempt(event)
             except DeliveryError as exc:
-                if exc.retriable and attempt < self._profile.max_attempts:
-                    tally.retried += 1
-                    await self._sleep(self._delay(exc, attempt))
-                    attempt += 1
-                    continue
-                self._record_failure(event, exc)
-                return
+                wait = self._retry.delay_for(exc, attempt)
+                if wait is None:
+                    self._record_failure(event, exc)
+                    return
+                tally.retried += 1
+                await self._sleep(wait)
+                attempt += 1
+                continue
             tally.latency.record(time.perf_counter() - started)
             tally.accepted += 1
             tally.statuses["202"] += 1
@@ -118,27 +116,20 @@ class Sender:
         headers = self._headers.get(event.content_type)
         if headers is None:
             headers = {"content-type": event.content_type, "accept": "application/json"}
+            if self._signer is not None and not self._signs_each:
+                headers.update(self._signer.headers(b""))
             self._headers[event.content_type] = headers
+        if self._signs_each:
+            assert self._signer is not None
+            headers = {**headers, **self._signer.headers(event.body)}
         try:
             response = await self._client.post(self._url, content=event.body, headers=headers)
         except httpx.TimeoutException as exc:
             raise EdgeTimeout(f"no answer within {self._profile.timeout} s") from exc
         except httpx.TransportError as exc:
             raise EdgeUnreachable(f"{type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        if status == 202:
-            return
-        if status == 429 or status >= 500:
-            raise EdgeUnavailable(status, parse_retry_after(response.headers.get("retry-after")))
-        if status >= 400:
-            raise EdgeRejected(status)
-        raise UnexpectedAnswer(status)
-
-    def _delay(self, exc: DeliveryError, attempt: int) -> float:
-        if isinstance(exc, EdgeUnavailable) and exc.retry_after is not None:
-            return min(exc.retry_after, self._profile.max_retry_after)
-        ceiling = min(self._profile.backoff * 2.0 ** (attempt - 1), self._profile.max_backoff)
-        return ceiling / 2 + self._jitter.random() * ceiling / 2
+        if response.status_code != 202:
+            raise answer_error(response)
 
     def _record_failure(self, event: SimEvent, exc: DeliveryError) -> None:
         tally = self._tally
