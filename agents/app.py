@@ -7,6 +7,7 @@ import atexit
 import gc
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from typing import Any, cast
@@ -21,6 +22,7 @@ from agents.fanout import Fanout
 from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
 from agents.metrics import WorkerMetrics
+from pipeline.kafka.clients import record_limit
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
 from pipeline.metrics import serve_metrics
@@ -61,6 +63,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         producer_acks=-1,
         producer_enable_idempotence=settings.idempotence,
         producer_linger_ms=1,
+        producer_max_request_size=record_limit(settings),  # = the topics' max.message.bytes
         # Faust's 20 min by default: lower, a hung broker stalls the worker for less, but
         # Faust drops the table's changelog writes older than this (dedup marks).
         producer_request_timeout=settings.worker_write_timeout_seconds,
@@ -147,6 +150,11 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         quiet=True,
         redirect_stdouts=False,
     )
+    if settings.log_format == "json" or not sys.stdout.isatty():
+        # Faust's start-up spinner (on at warning level and above) writes cursor codes
+        # (\x1b[?25l, \x1b[?25h) to stdout, terminal or not, and sets the root logger to
+        # DEBUG to spin on every record.
+        worker.spinner = None
     # Not a Faust timer: those start only once the worker has partitions.
     worker.loop.create_task(stop_on_fatal_group_error(app))
     worker.execute_from_commandline()

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from agents.dedup import DedupIndex
-from agents.delivery import Output, Writer
+from agents.delivery import Output, Refused, Writer
 from agents.fanout import Fanout
 from agents.metrics import (
     DEAD_LETTERED,
@@ -26,13 +26,15 @@ from agents.metrics import (
     WorkerMetrics,
 )
 from pipeline.dlq import dead_letter_headers
-from pipeline.kafka.headers import CONTENT_TYPE, as_dict, received_ns
+from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS
+from pipeline.kafka.headers import CONTENT_TYPE, DLQ_BODY_OMITTED, as_dict, received_ns
 from pipeline.mapping import Normalizer
 from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode
 
 log = logging.getLogger(__name__)
 JSON_CONTENT_TYPE = b"application/json"
 STAGE = "ingest"
+DELIVER_STAGE = "deliver"
 
 
 @dataclass(slots=True)
@@ -61,12 +63,13 @@ class Ingest:
         picked_up = time.time()
         now_ms = int(picked_up * 1000)
         outputs: list[Output] = []
-        marks: list[tuple[int, str]] = []
+        owners: list[int] = []  # for each output, the index of its event in `events`
+        marks: dict[int, tuple[int, str]] = {}
         in_batch: set[str] = set()
-        done: list[tuple[str, int | None]] = []  # (channel, edge receive ns) per record
+        done: dict[int, tuple[str, int | None]] = {}  # (channel, edge receive ns) by event
         counts = BatchCounts()
         queue_hop = self._metrics.queue_hop
-        for event in events:
+        for index, event in enumerate(events):
             message = event.message
             if message.timestamp:
                 queue_hop.observe(max(0.0, picked_up - message.timestamp))
@@ -81,6 +84,7 @@ class Ingest:
                 counts.events[channel, DEAD_LETTERED] += 1
                 counts.dead_letters[reason] += 1
                 outputs.append(self._dead_letter(message, headers, exc, reason))
+                owners.append(index)
                 continue
             if normalized is None:
                 counts.events[channel, DUPLICATE] += 1
@@ -91,11 +95,46 @@ class Ingest:
             for fanned in normalized.outputs[1:]:
                 counts.fanout[self._fanout.route_of_topic[fanned.topic]] += 1
             outputs.extend(normalized.outputs)
-            marks.append(normalized.mark)
-            done.append((channel, received_ns(headers)))
-        await self._writer.deliver(outputs)
-        await self._dedup.mark(marks, now_ms)
-        self._observe(events, done, counts, picked_up)
+            owners.extend([index] * len(normalized.outputs))
+            marks[index] = normalized.mark
+            done[index] = (channel, received_ns(headers))
+        if refused := await self._writer.deliver(outputs):
+            owner = {id(o): i for o, i in zip(outputs, owners, strict=True)}
+            await self._dead_letter_refused(
+                events, [(owner[id(r.output)], r) for r in refused], marks, done, counts)
+        await self._dedup.mark(list(marks.values()), now_ms)
+        self._observe(events, list(done.values()), counts, picked_up)
+
+    async def _dead_letter_refused(self, events: Sequence[Any],
+                                   refused: list[tuple[int, Refused]],
+                                   marks: dict[int, tuple[int, str]],
+                                   done: dict[int, tuple[str, int | None]],
+                                   counts: BatchCounts) -> None:
+        """Dead-letter the events whose outputs the broker refused for good (an output that
+        is itself a dead letter goes again without its body). Such an event is not marked
+        as seen, so it passes the dedup index when replayed after the limit is raised."""
+        letters: list[Output] = []
+        for index, r in dict(reversed(refused)).items():  # the first refusal per event
+            if r.output.topic == self._dlq:
+                letters.append(_without_body(r.output, r.error))
+                continue
+            message = events[index].message
+            too_large = isinstance(r.error, RECORD_TOO_LARGE_ERRORS)
+            reason = "too_large" if too_large else "write_refused"
+            letters.append(self._dead_letter(message, as_dict(message.headers), r.error,
+                                             reason, stage=DELIVER_STAGE))
+            channel, _ = done.pop(index)
+            marks.pop(index, None)
+            counts.events[channel, NORMALIZED] -= 1
+            counts.events[channel, DEAD_LETTERED] += 1
+            counts.dead_letters[reason] += 1
+        for _ in range(2):  # as they are, then without their bodies
+            again = await self._writer.deliver(letters)
+            if not again:
+                return
+            letters = [_without_body(r.output, r.error) for r in again]
+        await self._writer.stop_worker(  # nothing left to drop: an operator must look
+            again[0].error, f"the dead-letter topic {self._dlq} refuses even a bodiless record")
 
     def _observe(self, events: Sequence[Any], done: list[tuple[str, int | None]],
                  counts: BatchCounts, picked_up: float) -> None:
@@ -136,11 +175,18 @@ class Ingest:
         return record["channel"], Normalized(record, outputs, (message.partition, dedup_key))
 
     def _dead_letter(self, message: Any, headers: dict[str, bytes], exc: BaseException,
-                     reason: str) -> Output:
+                     reason: str, stage: str = STAGE) -> Output:
         dlq_headers = dead_letter_headers(
-            reason=reason, stage=STAGE, error=exc, source_topic=message.topic,
+            reason=reason, stage=stage, error=exc, source_topic=message.topic,
             source_partition=message.partition, source_offset=message.offset,
             source_headers=headers,
         )
         return Output(self._dlq, message.key, message.value or b"", dlq_headers)
 
+
+
+def _without_body(letter: Output, error: BaseException) -> Output:
+    """A dead letter the topic refused, without the original bytes: its headers still say
+    why and where the original is (source topic, partition and offset)."""
+    omitted = (DLQ_BODY_OMITTED, type(error).__name__.encode())
+    return Output(letter.topic, letter.key, b"", [*(letter.headers or []), omitted])

@@ -64,6 +64,10 @@ class WorkerMetrics:
         self._retries = Counter(
             "cxr_delivery_retries_total", "Output writes retried after the broker refused "
             "or timed out, by error class", ["error"], registry=r)
+        self._refused = Counter(
+            "cxr_delivery_refused_total", "Output records the broker refused for good (too "
+            "large, corrupt): not retried, their events dead-lettered instead, by topic and "
+            "error class", ["topic", "error"], registry=r)
         self.dedup_keys = Gauge(
             "cxr_dedup_keys", "Idempotency keys held by this worker's dedup table",
             registry=r)
@@ -108,3 +112,6 @@ class WorkerMetrics:
 
     def retried(self, error: str, n: int) -> None:
         self._retries.labels(error).inc(n)
+
+    def refused(self, topic: str, error: str, n: int) -> None:
+        self._refused.labels(topic, error).inc(n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import typer
@@ -15,6 +16,7 @@ from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.observability.cli import observability_app
 from pipeline.observability.status import status_command
 from pipeline.settings import load_settings
+from pipeline.sign_cli import sign_command
 from pipeline.simulate.cli import simulate_command
 
 app = typer.Typer(
@@ -78,15 +80,17 @@ def worker() -> None:
 @app.command()
 def topics() -> None:
     """Create the pipeline's topics where missing (idempotent) and list them."""
-    from pipeline.kafka.clients import require_bootstrap
+    from pipeline.kafka.clients import record_limit, require_bootstrap
     from pipeline.kafka.topics import ensure_topics
     from pipeline.stack import topics_for
 
     settings = load_settings()
     bootstrap = require_bootstrap(settings)
     names = topics_for(settings).all()
+    # aiokafka logs every failed connection attempt; the error says it once, in one line.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     created = asyncio.run(ensure_topics(bootstrap, names, settings.partitions,
-                                        settings.replication_factor))
+                                        settings.replication_factor, record_limit(settings)))
     for name in names:
         typer.echo(f"{name}\t{'created' if name in created else 'exists'}")
 
@@ -95,6 +99,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(observability_app, name="observability")
 app.command("fake-cxone")(fake_cxone_command)
 app.command("simulate")(simulate_command)
+app.command("sign")(sign_command)
 app.command("bench")(bench_command)
 app.command("status")(status_command)
 app.command("drill")(drill_command)

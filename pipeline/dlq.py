@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pipeline.kafka.headers import DLQ_ATTEMPT, DLQ_PREFIX, Headers
 
 REASONS = ("invalid_json", "missing_field", "unknown_channel", "schema_violation",
-           "processing_error")
+           "processing_error", "too_large", "write_refused")
 _MAX_MESSAGE = 2000
 
 

@@ -21,6 +21,7 @@ import httpx
 
 from pipeline.errors import CxoneRouterError
 from pipeline.kafka.apache import ApacheKafka
+from pipeline.kafka.clients import record_limit
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.kafka.topics import Topics, ensure_topics
 from pipeline.mapping import Normalizer
@@ -101,7 +102,8 @@ class Stack:
 
     def ensure_topics(self) -> list[str]:
         return asyncio.run(ensure_topics(self.bootstrap, self.topics.all(),
-                                         self.settings.partitions, self.replication_factor))
+                                         self.settings.partitions, self.replication_factor,
+                                         record_limit(self.settings)))
 
     # processes
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:

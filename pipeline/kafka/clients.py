@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka.errors import (
+    CorruptRecordException,
     InvalidProducerEpoch,
+    InvalidTimestampError,
+    MessageSizeTooLargeError,
     OutOfOrderSequenceNumber,
     ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
     UnknownProducerId,
 )
 
@@ -25,6 +30,19 @@ def require_bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
+# Room for what travels with a body: the edge's and the worker's headers, a dead letter's
+# reasons (its error message is capped at 2,000 characters) and Kafka's record framing.
+RECORD_HEADROOM_BYTES = 64 * 1024
+
+
+def record_limit(settings: Settings) -> int:
+    """The one size limit of a record, everywhere: producers' `max_request_size` and the
+    topics' `max.message.bytes`. A body the edge accepts (`CXR_MAX_BODY_BYTES`) fits in
+    it on the raw topic and again as a dead letter; a normalized record can outgrow it
+    (a form's `%01` is one byte, `\\u0001` in JSON six) and is then dead-lettered."""
+    return settings.max_body_bytes + RECORD_HEADROOM_BYTES
+
+
 def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
     """acks=all always; idempotence on for a real cluster (the embedded broker cannot)."""
     return {
@@ -34,7 +52,7 @@ def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "linger_ms": settings.linger_ms,
         "request_timeout_ms": max(1000, int(settings.publish_timeout_seconds * 1000)),
         "retry_backoff_ms": 100,
-        "max_request_size": max(1_048_576, settings.max_body_bytes + 64 * 1024),
+        "max_request_size": record_limit(settings),
     }
 
 
@@ -45,3 +63,12 @@ def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
 BROKEN_PRODUCER_ERRORS: tuple[type[Exception], ...] = (
     OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced,
 )
+
+# A write refused for one of these is refused again however often it is sent: the record
+# itself is wrong for the topic (too large, corrupt, a timestamp out of its range).
+# Everything else (a broker away, a leader moving, a timeout) may pass on a retry.
+RECORD_TOO_LARGE_ERRORS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError,
+)
+REFUSED_RECORD_ERRORS = (*RECORD_TOO_LARGE_ERRORS, CorruptRecordException,
+                         InvalidTimestampError)

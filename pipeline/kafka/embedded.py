@@ -48,6 +48,18 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
         time.sleep(0.05)
 
 
+def bindable(host: str, port: int) -> bool:
+    """Whether a listener could bind the port (as the broker does, with SO_REUSEADDR: a
+    connection of a previous broker there, closing, does not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class EmbeddedBroker:
     """One Tansu process on loopback; `start()` returns once it accepts connections."""
@@ -71,12 +83,12 @@ class EmbeddedBroker:
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         if self.port == 0:
             self.port = free_port(self.host)
-        elif wait_for_port(self.host, self.port, timeout=0):
+        elif wait_for_port(self.host, self.port, timeout=0) or not bindable(self.host,
+                                                                           self.port):
             # Something already answers there: most likely another stack's broker, which
-            # this one would silently share (its topics, its worker group).
-            raise EmbeddedBrokerError(
-                f"port {self.port} is in use (another `cxone-router dev`?): set "
-                f"CXR_EMBEDDED_BROKER_PORT to a free port, or 0 for any")
+            # this one would silently share (its topics, its worker group). Or a socket
+            # holds it without listening: the broker could not bind it either.
+            raise EmbeddedBrokerError(self._busy())
         url = f"tcp://{self.host}:{self.port}"
         self.process = subprocess.Popen(
             [str(broker_binary()), "broker",
@@ -86,10 +98,26 @@ class EmbeddedBroker:
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "error")},
             start_new_session=True,
         )
-        if not wait_for_port(self.host, self.port, timeout):
-            self.stop()
-            raise EmbeddedBrokerError(f"embedded broker did not listen on {self.bootstrap}")
+        deadline = time.monotonic() + timeout
+        while not wait_for_port(self.host, self.port, timeout=0):
+            code = self.process.poll()
+            if code is not None:  # it exits (status 0) when it cannot bind the port
+                self.process = None
+                raise EmbeddedBrokerError(
+                    f"the embedded broker exited at start-up (status {code}); is port "
+                    f"{self.port} in use? Set CXR_EMBEDDED_BROKER_PORT to a free port, or 0 "
+                    f"for any")
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise EmbeddedBrokerError(
+                    f"the embedded broker did not listen on {self.bootstrap} within "
+                    f"{timeout:g} s (CXR_EMBEDDED_BROKER_PORT={self.port})")
+            time.sleep(0.05)
         return self
+
+    def _busy(self) -> str:
+        return (f"port {self.port} is in use (another `cxone-router dev`?): set "
+                f"CXR_EMBEDDED_BROKER_PORT to a free port, or 0 for any")
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None

@@ -9,6 +9,7 @@ RECEIVED_NS = "cxr-received-ns"
 REQUEST_ID = "cxr-request-id"
 DLQ_PREFIX = "cxr-dlq-"
 DLQ_ATTEMPT = "cxr-dlq-attempt"
+DLQ_BODY_OMITTED = "cxr-dlq-body-omitted"  # the value is empty: the DLQ refused the body
 
 Headers = list[tuple[str, bytes]]
 

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import CxoneRouterError
 
 log = logging.getLogger(__name__)
 _ALREADY_EXISTS = TopicAlreadyExistsError.errno
+# How long `ensure_topics` tries to reach the brokers before saying it could not.
+CONNECT_TIMEOUT_SECONDS = 15.0
+
+
+class BrokerUnreachableError(CxoneRouterError):
+    """No broker of the bootstrap list answered (down, wrong address, or not Kafka)."""
+
+    retriable = True
+
+
+class TopicsError(CxoneRouterError):
+    """The brokers refused to create a topic (replication factor above the brokers…)."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +58,26 @@ class Topics:
 
 
 async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int,
-                        replication_factor: int) -> list[str]:
-    """Create the topics that do not exist yet; return the names created. Idempotent."""
+                        replication_factor: int, max_message_bytes: int | None = None,
+                        ) -> list[str]:
+    """Create the topics that do not exist yet; return the names created. Idempotent.
+
+    `max_message_bytes` is the producers' record limit (`clients.record_limit`), so a
+    record the producer may send, the topic takes (a broker's default is 1,048,588)."""
     configs = {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
+    if max_message_bytes is not None:
+        configs["max.message.bytes"] = str(max_message_bytes)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await admin.start()
+    try:
+        # aiokafka tries each bootstrap host for up to request_timeout_ms: bound the whole.
+        await asyncio.wait_for(admin.start(), CONNECT_TIMEOUT_SECONDS)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        await admin.close()
+        why = (f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+               if isinstance(exc, TimeoutError) else "no broker answered")
+        raise BrokerUnreachableError(
+            f"cannot reach Kafka at {bootstrap}: {why}; is the address right and the "
+            f"broker up?") from None
     try:
         existing = set(await admin.list_topics())
         wanted = [n for n in names if n not in existing]
@@ -61,9 +91,13 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int,
             if code == 0:
                 created.append(name)
             elif code != _ALREADY_EXISTS:
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+                raise TopicsError(f"cannot create topic {name} on {bootstrap}: error {code} "
+                                  f"{message}")
         log.info("topics created", extra={"topics": created})
         return created
+    except KafkaError as exc:
+        raise BrokerUnreachableError(
+            f"Kafka at {bootstrap} answered, then failed: {exc!r}") from None
     finally:
         await admin.close()
 
