@@ -65,7 +65,8 @@ def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[N
 
     port = DEFAULT_PROMETHEUS_PORT if port_is_free(DEFAULT_PROMETHEUS_PORT) else free_port()
     prometheus = LocalPrometheus(load_slos(stack.settings.schemas_dir),
-                                 f"{stack.edge_url}/metrics", list(stack.worker_metrics.values()),
+                                 f"{stack.edge_admin_url}/metrics",
+                                 list(stack.worker_metrics.values()),
                                  interval="5s", port=port)
     try:
         prometheus.start()
@@ -160,7 +161,7 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
         console.print(
             f"[bold green]cxone-router is running[/]\n"
             f"  edge:      {stack.edge_url}/webhooks/cxone\n"
-            f"  metrics:   {stack.edge_url}/metrics (edge), "
+            f"  metrics:   {stack.edge_admin_url}/metrics (edge), "
             f"{', '.join(stack.worker_metrics.values())} (worker)\n"
             f"  bootstrap: {stack.bootstrap} ({describe_broker(stack)})\n"
             f"  topics:    {', '.join(stack.topics.all())}"

@@ -51,6 +51,20 @@ class Settings(BaseSettings):
         20_000, ge=0, description="webhooks/s the edge accepts before answering 429; 0 = off"
     )
     edge_max_connections: int = Field(4096, ge=1, description="beyond this uvicorn answers 503")
+    edge_header_timeout_seconds: float = Field(
+        10, gt=0, le=300, description="a request's headers must arrive within this, or 408"
+    )
+    edge_body_timeout_seconds: float = Field(
+        15, gt=0, le=600, description="its body must arrive within this after them, or 408"
+    )
+    edge_max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="request line and headers, or 431"
+    )
+    edge_admin_host: str | None = Field(None, description="unset = CXR_EDGE_HOST")
+    edge_admin_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="serve /metrics, /readyz and /healthz here, off the webhook port",
+    )
 
     # Edge authentication. CXone documents no signing for interaction events; where its
     # products sign, it is HMAC-SHA256 of "{timestamp}.{body}" sent as "sha256=<hex>".
@@ -63,6 +77,9 @@ class Settings(BaseSettings):
     edge_hmac_timestamp_header: str = "X-Timestamp"
     edge_hmac_template: str = "{timestamp}.{body}"
     edge_hmac_tolerance_seconds: int = Field(300, ge=1, le=86_400)
+    edge_hmac_allow_replay: bool = Field(
+        False, description="accept a template without {timestamp} (no replay window)"
+    )
     edge_bearer_tokens: SecretStr | None = Field(None, description="comma-separated")
     edge_basic_users: SecretStr | None = Field(None, description="user:password,...")
 

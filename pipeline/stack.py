@@ -146,6 +146,14 @@ class Stack:
         self.edge_url = f"http://{self.settings.edge_host}:{port}"
         return self.edge_url
 
+    @property
+    def edge_admin_url(self) -> str:
+        """Where the edge serves /readyz and /metrics: its admin port, when it has one."""
+        s = self.settings
+        if s.edge_admin_port is None:
+            return self.edge_url
+        return f"http://{s.edge_admin_host or s.edge_host}:{s.edge_admin_port}"
+
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
         """Signal one child by pid and wait for it; SIGKILL when it does not stop in time."""
         proc = self.processes.pop(name, None)
@@ -169,12 +177,12 @@ class Stack:
             if (name := self.exited()) is not None:
                 raise StackError(f"the {name} process exited during start-up; see its log")
             try:
-                if httpx.get(f"{self.edge_url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.edge_admin_url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise StackError(f"{self.edge_url}/readyz was not ready within {timeout:.0f} s")
+        raise StackError(f"{self.edge_admin_url}/readyz was not ready within {timeout:.0f} s")
 
     def start_all(self, workers: int = 1) -> None:
         self.start_broker()

@@ -7,9 +7,10 @@ import contextlib
 import gc
 import logging
 import re
+import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,10 +23,12 @@ from starlette.routing import Route
 
 from pipeline.edge import WEBHOOK_PATH
 from pipeline.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
-from pipeline.edge.auth import Unauthorized, build_check
+from pipeline.edge.auth import Unauthorized, build_auth
 from pipeline.edge.body import BodyTooLarge, read_capped
-from pipeline.edge.metrics import EdgeMetrics
-from pipeline.edge.publisher import BrokerUnavailable, Publisher
+from pipeline.edge.metrics import EdgeMetrics, handler_of
+from pipeline.edge.protocol import guarded_protocol
+from pipeline.edge.publisher import BrokerUnavailable, Publisher, RecordRefused
+from pipeline.errors import ConfigurationError
 from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 READINESS_CHECK_SECONDS = 5.0
+ADMIN_MAX_CONNECTIONS = 64
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -47,6 +51,10 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return _json(status, {"status": "rejected", "error": message}, headers)
+
+
+_RATE_LIMITED = _error(429, "rate limit exceeded, retry later",
+                       {"Retry-After": RETRY_AFTER_SECONDS})
 
 
 class Edge:
@@ -60,35 +68,46 @@ class Edge:
         self.topics = Topics(settings.topic_prefix, self.normalizer.channels,
                              tuple(r.name for r in routes))
         self.publisher = Publisher(settings, bootstrap)
-        self.check_auth, self.challenge = build_check(settings)
+        self.auth = build_auth(settings)
         rate = settings.edge_rate_limit
         self.bucket = TokenBucket(rate, max(1, int(rate))) if rate else None
+        self.ready: tuple[bool, str] = (False, "not checked yet")
+
+    def _over_rate(self) -> bool:
+        return self.bucket is not None and not self.bucket.try_take()
 
     async def receive(self, request: Request) -> Response:
         received_ns = time.time_ns()
         started = time.perf_counter()
-        if self.bucket is not None and not self.bucket.try_take():
-            return _error(429, "rate limit exceeded, retry later",
-                          {"Retry-After": RETRY_AFTER_SECONDS})
-        content_type = request.headers.get("content-type")
+        auth, asked = self.auth, request.headers
+        # Without authentication every request spends the rate; with it, only those that
+        # pass it: strangers cannot crowd out the real senders.
+        if auth is None and self._over_rate():
+            return _RATE_LIMITED
+        content_type = asked.get("content-type")
         try:
             media_type(content_type)
+            if auth is not None:  # credentials and a signature's form, before the body
+                auth.before_body(asked)
             body = await read_capped(request, self.settings.max_body_bytes)
-            if self.check_auth is not None:  # over the raw bytes, before parsing anything
-                self.check_auth(request.headers, body)
+            if auth is not None:
+                if auth.after_body is not None:  # over the raw bytes, before parsing
+                    auth.after_body(asked, body)
+                if self._over_rate():
+                    return _RATE_LIMITED
             payload = decode(body, content_type, self.settings.max_form_fields)
             keys = self.normalizer.keys(payload)
         except UnsupportedMediaType as exc:
             return _error(415, str(exc))
         except BodyTooLarge as exc:
-            return _error(413, str(exc))
+            return _error(413, str(exc))  # what follows is read and dropped, for a while
         except Unauthorized as exc:
-            return _error(401, str(exc), {"WWW-Authenticate": self.challenge or ""})
+            return _error(401, str(exc), {"WWW-Authenticate": auth.challenge if auth else ""})
         except InvalidPayload as exc:
             return _error(400, str(exc))
 
         partition_key = self.normalizer.interaction_id(payload) or keys.event_id
-        request_id = request.headers.get("x-request-id", "")
+        request_id = asked.get("x-request-id", "")
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex
         headers = [
@@ -99,6 +118,12 @@ class Edge:
         publish_started = time.perf_counter()
         try:
             await self.publisher.publish(self.topics.raw, partition_key.encode(), body, headers)
+        except RecordRefused as exc:  # final: a retry would be refused again
+            self.metrics.publish_failed(exc.error_class)
+            log.error("the broker refused the event for good, answering 413",
+                      extra={"request_id": request_id, "error": str(exc)})
+            return _error(413, f"the broker refused the event for good ({exc.error_class}); "
+                               "do not send it again as it is")
         except BrokerUnavailable as exc:
             self.metrics.publish_failed(exc.error_class)
             log.warning("publish failed, answering 503",
@@ -116,31 +141,47 @@ class Edge:
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
 
     async def readyz(self, request: Request) -> Response:
-        ok, detail = await self.check_ready()
+        """The last background check's answer: a probe costs no broker round trip, and
+        however often it comes, the broker sees one check every few seconds."""
+        ok, detail = self.ready
         body = orjson.dumps({"status": "ready" if ok else "not ready", "detail": detail})
         return Response(body, 200 if ok else 503, media_type="application/json")
 
-    async def check_ready(self) -> tuple[bool, str]:
-        ok, detail = await self.publisher.ready([self.topics.raw])
-        self.metrics.broker_ready.set(1 if ok else 0)
-        return ok, detail
+    async def check_ready(self) -> None:
+        try:
+            ready = await self.publisher.ready([self.topics.raw])
+        except Exception as exc:  # noqa: BLE001 - the watch must outlive any one check
+            log.warning("readiness check failed", extra={"error": repr(exc)})
+            ready = (False, "readiness check failed")
+        if ready != self.ready:
+            log.info("readiness changed", extra={"ready": ready[0], "detail": ready[1]})
+        self.ready = ready
+        self.metrics.broker_ready.set(1 if ready[0] else 0)
 
     async def watch_readiness(self) -> None:
-        """Keep `cxr_edge_broker_ready` current for the not-ready alert."""
+        """Keep `/readyz` and `cxr_edge_broker_ready` (for the not-ready alert) current."""
         while True:
-            try:
-                await self.check_ready()
-            except Exception as exc:  # noqa: BLE001 - the watch must outlive any one check
-                self.metrics.broker_ready.set(0)
-                log.warning("readiness check failed", extra={"error": repr(exc)})
+            await self.check_ready()
             await asyncio.sleep(READINESS_CHECK_SECONDS)
+
+    def admin_routes(self) -> list[Route]:
+        """/healthz first: the one the webhook port keeps when these move to their own."""
+        return [
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.serve_metrics, methods=["GET"]),
+        ]
 
     async def serve_metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), 200,
                         media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: Settings, bootstrap: str) -> Starlette:
+def create_app(settings: Settings, bootstrap: str,
+               admin_socket: socket.socket | None = None) -> Starlette:
+    """The edge's app. With an admin socket, /readyz and /metrics are served there (with
+    /healthz) by a server of their own, and the webhook port keeps only the webhook and
+    /healthz (a load balancer's probe)."""
     edge = Edge(settings, bootstrap)
 
     @asynccontextmanager
@@ -153,22 +194,21 @@ def create_app(settings: Settings, bootstrap: str) -> Starlette:
         gc.collect()
         gc.freeze()
         try:
-            yield
+            if admin_socket is None:
+                yield
+            else:
+                async with _admin_server(edge, admin_socket):
+                    yield
         finally:
             readiness.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await readiness
             await edge.publisher.stop()
 
-    app = Starlette(
-        routes=[
-            Route(WEBHOOK_PATH, edge.receive, methods=["POST"]),
-            Route("/healthz", edge.healthz, methods=["GET"]),
-            Route("/readyz", edge.readyz, methods=["GET"]),
-            Route("/metrics", edge.serve_metrics, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    admin_routes = edge.admin_routes()
+    public_routes = [Route(WEBHOOK_PATH, edge.receive, methods=["POST"]),
+                     *(admin_routes[:1] if admin_socket is not None else admin_routes)]
+    app = Starlette(routes=public_routes, lifespan=lifespan)
     app.state.edge = edge
     return app
 
@@ -179,23 +219,83 @@ def asgi_app(app: Starlette) -> ASGIApp:
     return measured(app, edge.receive, edge.metrics)
 
 
+def http_protocol(edge: Edge) -> type:
+    """uvicorn's httptools protocol with the edge's header deadline and size cap; what it
+    refuses is counted like any other answer."""
+    def refused(status: int, url: bytes) -> None:
+        path = url.partition(b"?")[0].decode("latin-1")
+        edge.metrics.answered(handler_of(path), status, 0.0)
+
+    settings = edge.settings
+    return guarded_protocol(settings.edge_header_timeout_seconds,
+                            settings.edge_body_timeout_seconds,
+                            settings.edge_max_header_bytes, refused)
+
+
+@asynccontextmanager
+async def _admin_server(edge: Edge, sock: socket.socket) -> AsyncIterator[None]:
+    """Serve /healthz, /readyz and /metrics on `sock` while the edge runs, with a
+    connection cap of their own: a crowd on the webhook port does not lock them out."""
+    import uvicorn
+
+    class InnerServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the edge's server handles SIGINT and SIGTERM, and stops this one
+
+    app = Starlette(routes=edge.admin_routes())
+    server = InnerServer(uvicorn.Config(
+        measured(app, _not_served_here, edge.metrics), lifespan="off", access_log=False,
+        log_config=None, limit_concurrency=ADMIN_MAX_CONNECTIONS, http=http_protocol(edge)))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _not_served_here(request: Request) -> Response:
+    return _error(404, "webhooks are posted to the edge's webhook port")
+
+
+def listen(host: str, port: int, variable: str) -> socket.socket:
+    """A bound socket, or one line naming the setting (uvicorn would log a traceback, and
+    only once the producer had started, leaving it unclosed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port} (set by {variable}): "
+                                 f"{exc.strerror or exc}") from None
+    return sock
+
+
 def serve(settings: Settings, bootstrap: str) -> None:
     """Run the edge with uvicorn (uvloop + httptools) until SIGINT/SIGTERM."""
     import uvicorn
 
     from pipeline.logs import logging_config
 
-    app = create_app(settings, bootstrap)
-    count_uvicorn_rejections(app.state.edge.metrics)
-    uvicorn.run(
+    public = listen(settings.edge_host, settings.edge_port, "CXR_EDGE_PORT")
+    admin = None
+    if settings.edge_admin_port is not None:
+        admin = listen(settings.edge_admin_host or settings.edge_host,
+                       settings.edge_admin_port, "CXR_EDGE_ADMIN_PORT")
+    app = create_app(settings, bootstrap, admin)
+    edge: Edge = app.state.edge
+    count_uvicorn_rejections(edge.metrics)
+    config = uvicorn.Config(
         asgi_app(app),
-        host=settings.edge_host,
-        port=settings.edge_port,
         loop="uvloop",
-        http="httptools",
+        http=http_protocol(edge),
         lifespan="on",
         access_log=False,
         limit_concurrency=settings.edge_max_connections,
         log_config=logging_config(settings.log_format, settings.log_level),
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=[public])

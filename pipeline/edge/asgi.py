@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from pipeline.edge.metrics import WEBHOOK, EdgeMetrics, handler_of
+from pipeline.edge.protocol import BODY_TIMED_OUT
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -56,8 +57,8 @@ def measured(app: ASGIApp, receive_webhook: Handler, metrics: EdgeMetrics) -> AS
                 await response(scope, receive, send)
             else:
                 await app(scope, receive, send_and_note)
-        except ClientDisconnect:
-            status = status or CLIENT_CLOSED
+        except ClientDisconnect:  # or its body was late: the protocol answered 408
+            status = status or (408 if scope.get(BODY_TIMED_OUT) else CLIENT_CLOSED)
         except Exception:  # noqa: BLE001 - answered and logged here, once
             log.exception("unhandled error", extra={"path": scope["path"]})
             if status == 0:

@@ -19,7 +19,7 @@ HANDLERS = {WEBHOOK_PATH: WEBHOOK, "/healthz": "healthz", "/readyz": "readyz",
 OTHER = "other"
 # Answers the webhook handler gives, created at start-up so rates exist from the first
 # scrape (a counter that appears at 1 hides its first increase from rate()).
-WEBHOOK_STATUSES = ("202", "400", "401", "413", "415", "429", "500", "503")
+WEBHOOK_STATUSES = ("202", "400", "401", "408", "413", "415", "429", "431", "500", "503")
 
 
 def handler_of(path: str) -> str:

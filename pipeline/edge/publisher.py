@@ -10,7 +10,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownError
 
 from pipeline.errors import CxoneRouterError
-from pipeline.kafka.clients import BROKEN_PRODUCER_ERRORS, producer_config
+from pipeline.kafka.clients import (
+    BROKEN_PRODUCER_ERRORS,
+    REFUSED_RECORD_ERRORS,
+    producer_config,
+)
 from pipeline.kafka.headers import Headers
 from pipeline.kafka.topics import missing_topics
 from pipeline.settings import Settings
@@ -29,6 +33,13 @@ class BrokerUnavailable(CxoneRouterError):
         self.error_class = error_class
 
 
+class RecordRefused(BrokerUnavailable):
+    """The broker refused the record for what it is (e.g. over the topic's size limit):
+    sent again it is refused again, so the sender must not retry it."""
+
+    retriable = False
+
+
 class Publisher:
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self._settings = settings
@@ -36,10 +47,6 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._retired: set[asyncio.Task[None]] = set()  # producers being stopped
-
-    @property
-    def connected(self) -> bool:
-        return self._producer is not None
 
     async def start(self) -> None:
         """Start connecting; the edge serves (with 503s) until the broker answers."""
@@ -89,6 +96,9 @@ class Publisher:
         except (KafkaError, TimeoutError) as exc:
             if isinstance(exc, BROKEN_PRODUCER_ERRORS) and self._producer is producer:
                 self._replace(producer, exc)
+            if isinstance(exc, REFUSED_RECORD_ERRORS):
+                raise RecordRefused(f"broker refused the record: {exc!r}",
+                                    type(exc).__name__) from None
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}",
                                     type(exc).__name__) from None
 
@@ -104,12 +114,15 @@ class Publisher:
         self._connector = asyncio.create_task(self._connect())
 
     async def ready(self, topics: list[str]) -> tuple[bool, str]:
+        """Whether the edge can publish, and a reason fit for a public answer: the
+        broker's own error text goes to the log only."""
         if self._producer is None:
             return False, "not connected to the broker"
         try:
             missing = await asyncio.wait_for(missing_topics(self._bootstrap, topics), 5)
         except (KafkaError, OSError, TimeoutError) as exc:
-            return False, f"broker unreachable: {exc!r}"
+            log.warning("readiness: broker unreachable", extra={"error": repr(exc)})
+            return False, "broker unreachable"
         if missing:
-            return False, f"topics missing: {', '.join(missing)}"
+            return False, f"{len(missing)} topic(s) missing"
         return True, "ok"

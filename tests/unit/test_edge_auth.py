@@ -8,8 +8,9 @@ import hmac
 import time
 
 import pytest
+from starlette.datastructures import Headers
 
-from pipeline.edge.auth import Unauthorized, build_check
+from pipeline.edge.auth import Unauthorized, build_auth, build_check
 from pipeline.errors import ConfigurationError
 from pipeline.settings import load_settings
 
@@ -87,3 +88,37 @@ def test_hmac_refuses_hostile_signatures_and_timestamps_with_401_not_a_crash() -
     # the prefix's case is the sender's choice
     check({"x-signature": signed("s3cret", now).replace("sha256=", "SHA256="),
            "x-timestamp": now}, BODY)
+
+
+def test_hmac_without_a_timestamp_in_the_template_needs_an_explicit_yes() -> None:
+    """Without {timestamp} a signed request can be replayed for ever: no silent default."""
+    with pytest.raises(ConfigurationError, match="CXR_EDGE_HMAC_ALLOW_REPLAY"):
+        build_auth(load_settings(edge_auth="hmac", edge_hmac_secrets="s",
+                                 edge_hmac_template="{body}"))
+    assert build_auth(load_settings(edge_auth="hmac", edge_hmac_secrets="s",
+                                    edge_hmac_template="{body}", edge_hmac_allow_replay=True))
+
+
+def test_hmac_refuses_from_the_headers_alone_before_any_body() -> None:
+    auth = build_auth(load_settings(edge_auth="hmac", edge_hmac_secrets="s3cret"))
+    assert auth is not None
+    now = str(int(time.time()))
+    auth.before_body({"x-signature": signed("anything", now), "x-timestamp": now})  # form ok
+    for headers in ({"x-timestamp": now},
+                    {"x-signature": signed("s3cret", "1"), "x-timestamp": "1"},
+                    {"x-signature": "sha256=" + "é" * 64, "x-timestamp": now}):
+        with pytest.raises(Unauthorized):
+            auth.before_body(headers)
+
+
+@pytest.mark.parametrize("repeated", ["x-signature", "x-timestamp"])
+def test_a_repeated_signature_or_timestamp_header_is_refused(repeated: str) -> None:
+    """A proxy that reads the last value and the edge the first would trust different ones."""
+    auth = build_auth(load_settings(edge_auth="hmac", edge_hmac_secrets="s3cret"))
+    assert auth is not None
+    now = str(int(time.time()))
+    good = {"x-signature": signed("s3cret", now), "x-timestamp": now}
+    raw = [(k.encode(), v.encode()) for k, v in good.items()]
+    auth.check(Headers(raw=raw), BODY)
+    with pytest.raises(Unauthorized, match=f"(?i)more than one {repeated} header"):
+        auth.check(Headers(raw=[*raw, (repeated.encode(), good[repeated].encode())]), BODY)
