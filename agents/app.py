@@ -27,6 +27,7 @@ from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
 from pipeline.metrics import serve_metrics
 from pipeline.observability.slo import load_slos
+from pipeline.redaction import DEV_REDACTION_KEY
 from pipeline.routing import load_routes
 from pipeline.settings import Settings
 
@@ -48,7 +49,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     normalizer = Normalizer.from_dir(settings.schemas_dir)
     routes = load_routes(settings.schemas_dir)
-    topics = Topics(settings.topic_prefix, normalizer.channels, tuple(r.name for r in routes))
+    topics = Topics.of(settings.topic_prefix, normalizer, routes)
     metrics = WorkerMetrics(normalizer.reported_fields(), [r.name for r in routes],
                             load_slos(settings.schemas_dir).latency_thresholds())
     group = f"{settings.topic_prefix}-router"
@@ -83,7 +84,11 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     )
     writer = Writer(app.producer, metrics, app.crash)
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
-    fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes})
+    key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
+    if key == DEV_REDACTION_KEY and any(r.redact for r in routes):
+        log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
+    fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
+                    key.encode() if key else None)
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
                     fanout, topics.dlq, writer, metrics, settings.max_form_fields)
     batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
@@ -126,7 +131,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         table itself makes the table's stop hang later (seen: SIGTERM ignored for 20 s)."""
         metrics.dedup_keys.set(len(dedup))
 
-    app.cxr_topics = topics  # type: ignore[attr-defined]
     app.cxr_metrics = metrics  # type: ignore[attr-defined]
     return app
 

@@ -13,12 +13,14 @@ from faust.exceptions import ProducerSendError
 
 from pipeline.kafka.clients import BROKEN_PRODUCER_ERRORS, REFUSED_RECORD_ERRORS
 from pipeline.kafka.headers import Headers
+from pipeline.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from agents.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 10.0
+# Writes the broker may take later are retried until it does, waiting at most 10 s between
+RETRY = RetryPolicy(base=0.2, cap=10.0, max_attempts=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +65,16 @@ class Writer:
             results = await asyncio.gather(*queued, return_exceptions=True)
             failed: list[Output] = []
             errors: list[BaseException] = []
+            now_refused: list[Refused] = []
             for output, result in zip(pending, results, strict=True):
                 if isinstance(result, REFUSED_RECORD_ERRORS):
-                    refused.append(Refused(output, result))
+                    now_refused.append(Refused(output, result))
                 elif isinstance(result, BaseException):
                     failed.append(output)
                     errors.append(result)
-            if refused and attempt == 0:
-                self._note_refused(refused)
+            if now_refused:
+                self._note_refused(now_refused)
+                refused += now_refused
             if not failed:
                 return refused
             attempt += 1
@@ -81,7 +85,7 @@ class Writer:
                 await self.stop_worker(broken)
             log.warning("output writes failed, retrying", extra={
                 "failed": len(failed), "attempt": attempt, "error": repr(errors[0])})
-            await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.2 * 2**attempt))
+            await asyncio.sleep(RETRY.delay(attempt - 1))
             pending = failed
         return refused
 

@@ -14,7 +14,6 @@ from pipeline.errors import CxoneRouterError
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-SUPPORTED_TYPES = (JSON, FORM)
 
 
 class InvalidPayload(CxoneRouterError):

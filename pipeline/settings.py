@@ -8,7 +8,6 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -107,6 +106,10 @@ class Settings(BaseSettings):
         9102, ge=0, le=65535, description="a worker's /metrics; 0 = any free port (logged)"
     )
     lag_check_seconds: float = Field(5.0, gt=0, le=300, description="consumer lag check period")
+    redaction_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of fan-out routes' `hash` redaction; the same for "
+        "every worker (hashes change with it); unset = a route that hashes stops start-up"
+    )
     data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
 
     # Data-driven parts
@@ -121,6 +124,13 @@ class Settings(BaseSettings):
     def _topic_prefix_is_legal(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+        return value
+
+    @field_validator("redaction_key")
+    @classmethod
+    def _redaction_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("use at least 16 characters (a short key makes hashes guessable)")
         return value
 
     @property
@@ -198,8 +208,3 @@ def load_settings(**overrides: object) -> Settings:
         raise configuration_error(exc, ENV_PREFIX, "settings") from None
     warn_unknown_variables()
     return settings
-
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    return load_settings()

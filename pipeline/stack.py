@@ -25,6 +25,7 @@ from pipeline.kafka.clients import record_limit
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.kafka.topics import Topics, ensure_topics
 from pipeline.mapping import Normalizer
+from pipeline.redaction import DEV_REDACTION_KEY
 from pipeline.routing import load_routes
 from pipeline.settings import ENV_PREFIX, Settings, load_settings
 
@@ -37,9 +38,8 @@ BROKER_KINDS = ("embedded", "apache")
 
 
 def topics_for(settings: Settings) -> Topics:
-    channels = Normalizer.from_dir(settings.schemas_dir).channels
-    routes = tuple(r.name for r in load_routes(settings.schemas_dir))
-    return Topics(settings.topic_prefix, channels, routes)
+    return Topics.of(settings.topic_prefix, Normalizer.from_dir(settings.schemas_dir),
+                     load_routes(settings.schemas_dir))
 
 
 class Stack:
@@ -108,8 +108,10 @@ class Stack:
     # processes
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """What the children read: the settings that go with the broker this stack started
-        (idempotence off on the embedded one…), then the environment, then this stack's."""
+        (idempotence off on the embedded one…) and the dev-only redaction key, then the
+        environment, then this stack's."""
         owned = self.broker.client_env() if self.broker else {}
+        owned["CXR_REDACTION_KEY"] = DEV_REDACTION_KEY  # unless the environment has one
         if isinstance(self.broker, ApacheKafka):
             owned["CXR_REPLICATION_FACTOR"] = str(self.replication_factor)
         env = {**owned, **os.environ, **self.env, "CXR_KAFKA_BOOTSTRAP": self.bootstrap}

@@ -65,8 +65,7 @@ class Edge:
         self.metrics = EdgeMetrics(load_slos(settings.schemas_dir).latency_thresholds())
         self.normalizer = Normalizer.from_dir(settings.schemas_dir)
         routes = load_routes(settings.schemas_dir)
-        self.topics = Topics(settings.topic_prefix, self.normalizer.channels,
-                             tuple(r.name for r in routes))
+        self.topics = Topics.of(settings.topic_prefix, self.normalizer, routes)
         self.publisher = Publisher(settings, bootstrap)
         self.auth = build_auth(settings)
         rate = settings.edge_rate_limit

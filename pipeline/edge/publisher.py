@@ -17,9 +17,11 @@ from pipeline.kafka.clients import (
 )
 from pipeline.kafka.headers import Headers
 from pipeline.kafka.topics import missing_topics
+from pipeline.retry import RetryPolicy
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
+CONNECT_RETRY = RetryPolicy(base=0.2, cap=5.0, max_attempts=None)  # until the broker answers
 
 
 class BrokerUnavailable(CxoneRouterError):
@@ -53,7 +55,7 @@ class Publisher:
         self._connector = asyncio.create_task(self._connect())
 
     async def _connect(self) -> None:
-        delay = 0.2
+        attempt = 0
         while True:
             producer = AIOKafkaProducer(**producer_config(self._settings, self._bootstrap))
             try:
@@ -66,8 +68,8 @@ class Publisher:
                         if self._settings.idempotence and isinstance(exc, UnknownError) else "")
                 log.warning("producer cannot start, retrying" + hint,
                             extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(CONNECT_RETRY.delay(attempt))
+                attempt += 1
                 continue
             self._producer = producer
             log.info("connected to broker", extra={"bootstrap": self._bootstrap})

@@ -6,11 +6,16 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.errors import CxoneRouterError
+
+if TYPE_CHECKING:
+    from pipeline.mapping import Normalizer
+    from pipeline.routing import Route
 
 log = logging.getLogger(__name__)
 _ALREADY_EXISTS = TopicAlreadyExistsError.errno
@@ -33,6 +38,11 @@ class Topics:
     prefix: str
     channels: tuple[str, ...]
     routes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, prefix: str, normalizer: Normalizer, routes: Iterable[Route]) -> Topics:
+        """The pipeline's topics: a channel topic per mapping, a fan-out topic per route."""
+        return cls(prefix, normalizer.channels, tuple(r.name for r in routes))
 
     @property
     def raw(self) -> str:
