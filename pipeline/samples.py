@@ -62,11 +62,18 @@ def dfo(event_type: str, interaction_id: str, box: str, *, status: str = "open",
     }
 
 
-def studio_voice(contact_id: str, status: str) -> dict[str, str]:
-    """Form fields a CXone Studio script's REST action posts for a call."""
-    return {"contactId": contact_id, "masterId": contact_id, "ani": "+15550100123",
-            "dnis": "+18005550199", "skill": "Billing", "isInbound": "true", "status": status,
-            "startTimeUtc": _now()}
+STUDIO_SYSTEM_VARIABLES = ("contactId", "masterId", "ani", "dnis", "skill")
+
+
+def studio_voice(contact_id: str, status: str, *, uppercase: bool = False) -> dict[str, str]:
+    """Form fields a CXone Studio script's REST action posts for a call; `uppercase` names
+    the system variables as CXone does (`CONTACTID`, `MASTERID`, `ANI`, `DNIS`, `SKILL`)."""
+    fields = {"contactId": contact_id, "masterId": contact_id, "ani": "+15550100123",
+              "dnis": "+18005550199", "skill": "Billing", "isInbound": "true", "status": status,
+              "startTimeUtc": _now()}
+    if uppercase:
+        return {(k.upper() if k in STUDIO_SYSTEM_VARIABLES else k): v for k, v in fields.items()}
+    return fields
 
 
 def demo_samples() -> list[Sample]:

@@ -1,4 +1,4 @@
-"""The Starlette edge: POST /webhooks/cxone, /healthz, /readyz, /metrics."""
+"""The Starlette edge: POST /webhooks/cxone, /healthz, /readyz, /metrics, /openapi.json."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from pipeline.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
 from pipeline.edge.auth import Unauthorized, build_auth
 from pipeline.edge.body import BodyTooLarge, read_capped
 from pipeline.edge.metrics import EdgeMetrics, handler_of
+from pipeline.edge.openapi import OPENAPI_PATH, document_bytes
 from pipeline.edge.protocol import guarded_protocol
 from pipeline.edge.publisher import BrokerUnavailable, Publisher, RecordRefused
 from pipeline.errors import ConfigurationError
@@ -71,6 +72,7 @@ class Edge:
         rate = settings.edge_rate_limit
         self.bucket = TokenBucket(rate, max(1, int(rate))) if rate else None
         self.ready: tuple[bool, str] = (False, "not checked yet")
+        self.openapi_document = document_bytes(settings)  # data: built once, served as is
 
     def _over_rate(self) -> bool:
         return self.bucket is not None and not self.bucket.try_take()
@@ -161,7 +163,8 @@ class Edge:
         """Keep `/readyz` and `cxr_edge_broker_ready` (for the not-ready alert) current."""
         while True:
             await self.check_ready()
-            await asyncio.sleep(READINESS_CHECK_SECONDS)
+            # not ready: look again soon, so a start-up (or a broker's return) is seen fast
+            await asyncio.sleep(READINESS_CHECK_SECONDS if self.ready[0] else 0.5)
 
     def admin_routes(self) -> list[Route]:
         """/healthz first: the one the webhook port keeps when these move to their own."""
@@ -169,7 +172,11 @@ class Edge:
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", self.serve_metrics, methods=["GET"]),
+            Route(OPENAPI_PATH, self.serve_openapi, methods=["GET"]),
         ]
+
+    async def serve_openapi(self, request: Request) -> Response:
+        return Response(self.openapi_document, 200, media_type="application/json")
 
     async def serve_metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), 200,

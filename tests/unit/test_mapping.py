@@ -76,6 +76,33 @@ def test_studio_voice_post(normalizer: Normalizer, is_inbound: str, direction: s
     assert ("direction" in record["missingFields"]) is (direction is None)
 
 
+def test_studio_post_with_cxones_uppercase_system_variables(normalizer: Normalizer) -> None:
+    """ANI, DNIS, CONTACTID, MASTERID and SKILL as CXone names them give the same record as
+    the lowercase names (and the edge the same partition key)."""
+    lower = studio_voice("5551234", "Disconnected")
+    upper = studio_voice("5551234", "Disconnected", uppercase=True)
+    upper["startTimeUtc"] = lower["startTimeUtc"]
+    assert {"ANI", "DNIS", "CONTACTID", "MASTERID", "SKILL"} <= set(upper)
+    assert not {"ani", "dnis", "contactId", "masterId", "skill"} & set(upper)
+    keys = normalizer.keys(lower)  # a content hash: the bodies differ, the records must not
+    record = normalizer.normalize(upper, RECEIVED, keys)
+    assert record == normalizer.normalize(lower, RECEIVED, keys)
+    assert record["channel"] == "voice"
+    assert record["missingFields"] == ["tenant.tenantId", "tenant.businessUnitId",
+                                       "context.queue"]  # not in a Studio post either way
+    assert record["contactId"] == record["interactionId"] == "5551234"
+    assert record["customer"] == {"identifier": "+15550100123", "type": "phone"}
+    assert record["context"]["dialedNumber"] == "+18005550199"
+    assert record["context"]["masterId"] == "5551234"
+    assert record["context"]["skill"] == "Billing"
+    assert normalizer.interaction_id(upper) == "5551234"
+    # only CXone's own variables: still voice, not unknown_channel
+    bare = normalizer.normalize({"ANI": "+15550100123", "CONTACTID": "77"}, RECEIVED)
+    assert (bare["channel"], bare["interactionId"]) == ("voice", "77")
+    assert normalizer.normalize({"DNIS": "+18005550199", "MASTERID": "78"},
+                                RECEIVED)["interactionId"] == "78"
+
+
 def test_drift_to_participants_is_followed(normalizer: Normalizer) -> None:
     record = normalizer.normalize(brief("interaction.created", "i", "sms", drifted=True),
                                   RECEIVED)
