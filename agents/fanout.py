@@ -1,4 +1,5 @@
-"""Fan-out: the consumer-topic records for one normalized record, one per matching route."""
+"""Fan-out: the consumer-topic records for one normalized record, one per matching route,
+redacted as the route says (pipeline/redaction.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from agents.delivery import Output
 from pipeline.kafka.headers import Headers
+from pipeline.redaction import RedactionPlan
 from pipeline.routing import Route
 
 
@@ -18,19 +20,41 @@ class RoutingError(Exception):
 
 
 class Fanout:
-    def __init__(self, routes: Sequence[Route], route_topics: dict[str, str]) -> None:
-        self._routes = [(r, route_topics[r.name]) for r in routes]
-        self.route_of_topic = {topic: route.name for route, topic in self._routes}
+    def __init__(self, routes: Sequence[Route], route_topics: dict[str, str],
+                 redaction_key: bytes | None = None) -> None:
+        """Redaction plans are compiled here, once; routes that redact alike share one (and
+        its serialized record). A route that hashes without a key stops start-up."""
+        plans: dict[tuple[tuple[str, str], ...], RedactionPlan] = {}
+        for r in routes:
+            if r.redact and r.redact not in plans:
+                plans[r.redact] = RedactionPlan(r.redact, redaction_key, r.name)
+        self._routes = [(r, route_topics[r.name], plans.get(r.redact)) for r in routes]
+        self._shared = len(plans) < sum(1 for r in routes if r.redact)
+        self.route_of_topic = {topic: route.name for route, topic, _ in self._routes}
 
     def outputs(self, record: dict[str, Any], key: bytes, value: bytes,
                 headers: Headers) -> list[Output]:
-        """The record (already serialized as `value`) for every route that matches it."""
+        """The record (already serialized as `value`) for every route that matches it:
+        those bytes themselves for a route that redacts nothing, else the redacted record
+        with a `cxr-redacted` header."""
         outputs = []
-        for route, topic in self._routes:
+        done: dict[int, bytes] | None = {} if self._shared else None
+        for route, topic, plan in self._routes:
             try:
                 matched = route.matches(record)
             except Exception as exc:  # noqa: BLE001 - becomes a dead letter, with the route
                 raise RoutingError(f"route {route.name!r}: {type(exc).__name__}: {exc}") from exc
-            if matched:
+            if not matched:
+                continue
+            if plan is None:
                 outputs.append(Output(topic, key, value, headers))
+                continue
+            if done is None:
+                redacted = plan.apply(record, value)
+            else:
+                cached = done.get(id(plan))
+                if cached is None:
+                    cached = done[id(plan)] = plan.apply(record, value)
+                redacted = cached
+            outputs.append(Output(topic, key, redacted, [*headers, plan.header]))
         return outputs

@@ -1,4 +1,5 @@
-"""Fan-out routes, read from `schemas/routes.json`: which consumer topics get a record."""
+"""Fan-out routes, read from `schemas/routes.json`: which consumer topics get a record, and
+which of its fields each must not see (`redact`, see pipeline/redaction.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import orjson
 
 from pipeline.mapping.conditions import compile_all
 from pipeline.mapping.errors import MappingError
+from pipeline.redaction import parse_redact, redactable_fields
 
 Filter = Callable[[dict[str, Any]], bool]
 ROUTES_FILE = "routes.json"
@@ -21,6 +23,7 @@ ROUTES_FILE = "routes.json"
 class Route:
     name: str
     filters: tuple[Filter, ...]  # empty = every record
+    redact: tuple[tuple[str, str], ...] = ()  # (field, action), sorted; empty = the record whole
 
     def matches(self, record: dict[str, Any]) -> bool:
         return not self.filters or any(f(record) for f in self.filters)
@@ -56,20 +59,28 @@ def load_routes(schemas_dir: Path) -> tuple[Route, ...]:
     if not isinstance(routes_raw, list) or not routes_raw:
         raise MappingError(f"{path}: 'routes' must be a non-empty list")
     routes = []
+    fields: list[frozenset[str]] = []  # the redactable fields, read once a route redacts
+
+    def redactable() -> frozenset[str]:
+        if not fields:
+            fields.append(redactable_fields(schemas_dir))
+        return fields[0]
+
     for i, raw in enumerate(routes_raw):
         where = f"{path}: routes[{i}]"
         name = raw.get("name") if isinstance(raw, dict) else None
         if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,60}", name):
             raise MappingError(f"{where}: 'name' must be lower-case letters, digits and '-'")
-        unknown = set(raw) - {"name", "description", "any"}
+        unknown = set(raw) - {"name", "description", "any", "redact"}
         if unknown:
             raise MappingError(f"{where}: unknown keys {sorted(unknown)}")
         filters = raw.get("any", [])
         if not isinstance(filters, list):
             raise MappingError(f"{where}: 'any' is a list of filters")
+        redact = parse_redact(raw.get("redact", {}), redactable, f"{path}: route {name!r}")
         routes.append(Route(name, tuple(
             _compile_filter(f, f"{where}.any[{j}]") for j, f in enumerate(filters)
-        )))
+        ), redact))
     names = [r.name for r in routes]
     if len(set(names)) != len(names):
         raise MappingError(f"{path}: route names repeat: {names}")

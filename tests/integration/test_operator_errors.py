@@ -24,9 +24,11 @@ pytestmark = pytest.mark.integration
 
 
 def minimal_env(**values: str) -> dict[str, str]:
-    """No CXR_* from the caller's environment: only these."""
+    """No CXR_* from the caller's environment: only these, and a redaction key (the default
+    routes hash: a worker without one refuses to start)."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return {**env, "PYTHONUNBUFFERED": "1", **values}
+    return {**env, "PYTHONUNBUFFERED": "1", "CXR_REDACTION_KEY": "operator-errors-test-key",
+            **values}
 
 
 def run_cli(args: list[str], env: Mapping[str, str], timeout: float

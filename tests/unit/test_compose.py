@@ -37,7 +37,7 @@ _INTERPOLATION = re.compile(r"\$\{\w+(?::?([-?])([^}]*))?\}")
 
 def interpolate(value: object) -> str:
     """What compose substitutes: the default of `${X:-default}`, else a stand-in value."""
-    return _INTERPOLATION.sub(lambda m: m[2] if m[1] == "-" else "stand-in-secret", str(value))
+    return _INTERPOLATION.sub(lambda m: m[2] if m[1] == "-" else "stand-in-secret-16+", str(value))
 
 
 def load_yaml(path: Path) -> Any:
@@ -176,6 +176,21 @@ def test_the_edge_refuses_to_start_without_a_secret() -> None:
     assert check is not None and re.fullmatch(r"\$\{\w+:\?[^}]*\}", raw), (
         f"the edge must authenticate (CXR_EDGE_AUTH={settings.edge_auth}) with {secret} "
         f"from a required variable (${{NAME:?message}}), not {raw!r}")
+
+
+def test_the_workers_hash_with_a_key_from_a_required_variable() -> None:
+    """The default routes hash (analytics): a worker without CXR_REDACTION_KEY refuses to
+    start, so compose must refuse first, with a message, like the edge's secret."""
+    from agents.fanout import Fanout
+    from pipeline.routing import load_routes
+
+    settings = settings_of("worker")
+    routes = load_routes(settings.schemas_dir)
+    key = settings.redaction_key
+    Fanout(routes, {r.name: r.name for r in routes},
+           key.get_secret_value().encode() if key else None)  # raises without a key
+    raw = str(services()["worker"]["environment"].get("CXR_REDACTION_KEY", ""))
+    assert re.fullmatch(r"\$\{CXR_REDACTION_KEY:\?[^}]*\}", raw), raw
 
 
 # ---- Kafka ------------------------------------------------------------------------------
