@@ -121,9 +121,10 @@ def markdown(results: Sequence[Figures], plan: Plan, command: str) -> str:
         f"Python {platform.python_version()}, "
         f"Apache Kafka {KAFKA_VERSION} (3 KRaft nodes on loopback), "
         f"{time.strftime('%Y-%m-%d')}  ",
-        f"Traffic: {plan.rate:g} distinct events/s, 32 senders retrying 429/5xx after "
-        f"Retry-After; {plan.warmup:g} s before the fault, {plan.settle:g} s after the "
-        f"recovery action; {plan.workers} workers, 6 partitions, RF 3, min ISR 2.",
+        f"Traffic: {plan.rate:g} distinct events/s, 32 senders retrying 408/425/429/5xx "
+        f"and refused connections (after Retry-After); {plan.warmup:g} s before the fault, "
+        f"{plan.settle:g} s after the recovery action; {plan.workers} workers, 6 partitions, "
+        f"RF 3, min ISR 2.",
         "",
         "| drill | accepted | lost | duplicates | e2e p50 ms | e2e p99 ms | e2e max ms "
         "| longest gap s | recovery s | longest without 202 s | retries | restarts |",
