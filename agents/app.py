@@ -85,8 +85,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     writer = Writer(app.producer, metrics, app.crash)
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
     key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
-    if key == DEV_REDACTION_KEY and any(r.redact for r in routes):
-        log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
     fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
                     key.encode() if key else None)
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
@@ -147,6 +145,10 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
                          settings.metrics_host, settings.metrics_port)
     log.info("worker starting; metrics on http://%s:%d/metrics", settings.metrics_host, port,
              extra={"metrics_port": port, "group": app.conf.id})
+    key = settings.redaction_key
+    if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
+            r.redact for r in load_routes(settings.schemas_dir)):
+        log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
     worker = Worker(
         app,
         loglevel=settings.log_level,
