@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
 
+    # Operator commands
+    dlq_max_attempts: int = Field(
+        5, ge=1, le=1000, description="`dlq replay` leaves a dead letter whose attempt count "
+        "has reached this (and reports it)"
+    )
+
     # Data-driven parts
     schemas_dir: Path = REPO_ROOT / "schemas"
 

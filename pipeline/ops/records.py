@@ -1,0 +1,220 @@
+"""A topic's records, read without a consumer group: from a start (the beginning, the end,
+an offset or a time), filtered by partition and key, up to the end offsets as they were
+when reading began, or for ever (`follow`)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.errors import CxoneRouterError
+from pipeline.ops.times import FORMS, TimeFormatError, iso, parse_time, to_ms
+
+StartKind = Literal["beginning", "end", "offset", "time"]
+_OFFSET = re.compile(r"[+-]?\d+")
+# Reading to the end gives up when no partition moves for this long (a broker that stalls).
+STALL_SECONDS = 30.0
+
+
+class StartFormatError(ValueError):
+    pass
+
+
+class ReadError(CxoneRouterError):
+    """A partition that does not exist, or a broker that stopped answering mid-read."""
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where each partition is read from. `offset`: that offset (negative: that many
+    records before the end); `time`: the first record at or after it (ms since epoch)."""
+
+    kind: StartKind = "beginning"
+    value: int = 0
+
+
+def parse_start(text: str, now: datetime | None = None) -> Start:
+    """`beginning`, `end`, an offset (`42`; `-10` = the last 10 of each partition), or a
+    time (ISO-8601, or an age such as `10m`)."""
+    text = text.strip()
+    lowered = text.lower()
+    if lowered in ("beginning", "earliest", "start"):
+        return Start("beginning")
+    if lowered in ("end", "latest"):
+        return Start("end")
+    if _OFFSET.fullmatch(text):
+        return Start("offset", int(text))
+    try:
+        return Start("time", to_ms(parse_time(text, now)))
+    except TimeFormatError:
+        raise StartFormatError(
+            f"{text!r}: use beginning, end, an offset (42; -10 = the last 10 of each "
+            f"partition) or {FORMS}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int  # -1 when the broker has none
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, r: Any) -> Record:
+        """From an aiokafka ConsumerRecord."""
+        return cls(r.topic, r.partition, r.offset, r.timestamp if r.timestamp is not None
+                   else -1, r.key, r.value, tuple(r.headers or ()))
+
+    def header(self, name: str) -> str | None:
+        """The last value of header `name`, decoded as UTF-8 (with replacement)."""
+        found = None
+        for k, v in self.headers:
+            if k == name:
+                found = v
+        return None if found is None else found.decode("utf-8", "replace")
+
+    @property
+    def timestamp(self) -> str | None:
+        return iso(self.timestamp_ms)
+
+    @property
+    def position(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True)
+class Query:
+    start: Start = Start()
+    partitions: tuple[int, ...] | None = None  # None = every partition
+    key: bytes | None = None
+    limit: int | None = None
+    follow: bool = False
+
+    def keeps(self, record: Record) -> bool:
+        if self.key is not None and record.key != self.key:
+            return False
+        return not (self.start.kind == "time" and 0 <= record.timestamp_ms < self.start.value)
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[int] | None:
+    """The topic's partitions (None when the brokers do not have the topic)."""
+    cluster = await consumer._client.fetch_all_metadata()
+    found = cluster.partitions_for_topic(topic)
+    return sorted(found) if found else None
+
+
+async def start_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start,
+                        begins: dict[TopicPartition, int], ends: dict[TopicPartition, int],
+                        ) -> dict[TopicPartition, int]:
+    if start.kind == "beginning":
+        return dict(begins)
+    if start.kind == "end":
+        return dict(ends)
+    if start.kind == "offset":
+        wanted = {tp: (ends[tp] + start.value if start.value < 0 else start.value)
+                  for tp in tps}
+        return {tp: min(max(wanted[tp], begins[tp]), ends[tp]) for tp in tps}
+    # A time: the broker's index when it has one. Records before it are skipped as well
+    # (`Query.keeps`): a broker without a time index (the embedded one) answers offset 0.
+    found = await consumer.offsets_for_times({tp: start.value for tp in tps})
+    return {tp: ends[tp] if found.get(tp) is None else
+            min(max(found[tp].offset, begins[tp]), ends[tp]) for tp in tps}
+
+
+async def read(consumer: AIOKafkaConsumer, topic: str, query: Query,
+               poll_ms: int = 200) -> AsyncIterator[Record]:
+    """The topic's records for `query`, in order within each partition. Without `follow`
+    it stops at the end offsets read when it began (every record of the last batch there
+    comes along); with it, it waits for more until cancelled. The topic must exist
+    (`partitions_of`)."""
+    partitions = await partitions_of(consumer, topic) or []
+    if query.partitions is not None:
+        missing = sorted(set(query.partitions) - set(partitions))
+        if missing:
+            raise ReadError(f"{topic} has no partition {', '.join(map(str, missing))} "
+                            f"(it has 0-{len(partitions) - 1})")
+        partitions = sorted(set(query.partitions))
+    tps = [TopicPartition(topic, p) for p in partitions]
+    consumer.assign(tps)
+    begins = await consumer.beginning_offsets(tps)
+    ends = await consumer.end_offsets(tps)
+    starts = await start_offsets(consumer, tps, query.start, begins, ends)
+    for tp in tps:
+        consumer.seek(tp, starts[tp])
+    # `-N`: the last N of each partition up to the end, kept as they come: a broker that
+    # reports an end offset low (the embedded one) then still gives exactly N
+    last = -query.start.value if query.start.kind == "offset" and query.start.value < 0 \
+        else None
+    tails: dict[int, deque[Record]] = {tp.partition: deque(maxlen=last) for tp in tps}
+    emitted = 0
+    async with aclosing(_records(consumer, topic, tps, ends, starts, query.follow,
+                                 poll_ms)) as records:
+        async for record, caught_up in records:
+            if record is not None and last is not None and not caught_up:
+                tails[record.partition].append(record)  # the filters apply to the last N
+                continue
+            ready = [] if record is None else [record]
+            if last is not None and caught_up:
+                ready = [r for p in sorted(tails) for r in tails[p]] + ready
+                tails = {}
+                last = None
+            for r in ready:
+                if not query.keeps(r):
+                    continue
+                yield r
+                emitted += 1
+                if query.limit is not None and emitted >= query.limit:
+                    return
+
+
+async def _records(consumer: AIOKafkaConsumer, topic: str, tps: list[TopicPartition],
+                   ends: dict[TopicPartition, int], starts: dict[TopicPartition, int],
+                   follow: bool, poll_ms: int,
+                   ) -> AsyncGenerator[tuple[Record | None, bool], None]:
+    """(record, whether every partition has reached its end offset); (None, True) once
+    when they all have."""
+    pending = {tp for tp in tps if starts[tp] < ends[tp]}
+    moved = time.monotonic()
+    if not pending:
+        yield None, True
+    while follow or pending:
+        batch = await consumer.getmany(*tps, timeout_ms=poll_ms, max_records=1000)
+        for part in sorted(batch, key=_partition):
+            for raw in batch[part]:
+                yield Record.of(raw), not pending
+        if batch:
+            moved = time.monotonic()
+        was_pending = bool(pending)
+        for tp in list(pending):
+            if await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
+        if was_pending and not pending:
+            yield None, True
+        if pending and not batch and time.monotonic() - moved > STALL_SECONDS:
+            behind = ", ".join(f"{tp.partition}" for tp in sorted(pending, key=_partition))
+            raise ReadError(f"{topic}: partitions {behind} gave no records for "
+                            f"{STALL_SECONDS:g} s before their end offsets")
+
+
+def _partition(tp: TopicPartition) -> int:
+    return int(tp.partition)
+
+
+async def counts(consumer: AIOKafkaConsumer, topic: str, partitions: Iterable[int],
+                 ) -> dict[int, tuple[int, int]]:
+    """(beginning, end) offsets of each partition."""
+    tps = [TopicPartition(topic, p) for p in partitions]
+    begins = await consumer.beginning_offsets(tps)
+    ends = await consumer.end_offsets(tps)
+    return {tp.partition: (begins[tp], ends[tp]) for tp in tps}
