@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from agents.dedup import DedupIndex
 from agents.delivery import Output, Refused, Writer
 from agents.fanout import Fanout
@@ -25,14 +23,13 @@ from agents.metrics import (
     BatchCounts,
     WorkerMetrics,
 )
+from agents.outputs import EventOutputs, decode_raw
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS
-from pipeline.kafka.headers import CONTENT_TYPE, DLQ_BODY_OMITTED, as_dict, received_ns
+from pipeline.kafka.headers import DLQ_BODY_OMITTED, as_dict, received_ns
 from pipeline.mapping import Normalizer
-from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode
 
 log = logging.getLogger(__name__)
-JSON_CONTENT_TYPE = b"application/json"
 STAGE = "ingest"
 DELIVER_STAGE = "deliver"
 
@@ -55,6 +52,7 @@ class Ingest:
         self._dedup = dedup
         self._channel_topics = channel_topics
         self._fanout = fanout
+        self._outputs = EventOutputs(normalizer, channel_topics, fanout)
         self._dlq = dlq_topic
         self._writer = writer
         self._metrics = metrics
@@ -152,25 +150,13 @@ class Ingest:
     def _process(self, message: Any, headers: dict[str, bytes], now_ms: int,
                  in_batch: set[str]) -> tuple[str, Normalized | None]:
         """The event's channel and its outputs and mark; None for a duplicate."""
-        content_type = headers.get(CONTENT_TYPE, b"application/json").decode("latin-1")
-        if message.value is None:
-            raise InvalidPayload("empty record")
-        try:
-            payload = decode(message.value, content_type, self._max_form_fields)
-        except UnsupportedMediaType as exc:
-            raise InvalidPayload(str(exc)) from None
+        payload = decode_raw(message.value, headers, self._max_form_fields)
         keys = self._normalizer.keys(payload)
         dedup_key = self._dedup.key(message.partition, keys.idempotency_key)
         if dedup_key in in_batch or self._dedup.seen(dedup_key, now_ms):
             spec = self._normalizer.detect(payload)
             return (spec.channel if spec is not None else UNKNOWN_CHANNEL), None
-        record = self._normalizer.normalize(payload, received_ns(headers) or time.time_ns(), keys)
-        key, value = record["interactionId"].encode(), orjson.dumps(record)
-        # the raw request's headers travel on, but the value is JSON now, whatever came in
-        forwarded = [(k, v) for k, v in headers.items() if k != CONTENT_TYPE]
-        forwarded.append((CONTENT_TYPE, JSON_CONTENT_TYPE))
-        outputs = [Output(self._channel_topics[record["channel"]], key, value, forwarded),
-                   *self._fanout.outputs(record, key, value, forwarded)]
+        record, outputs = self._outputs.build(payload, headers, keys)
         in_batch.add(dedup_key)
         return record["channel"], Normalized(record, outputs, (message.partition, dedup_key))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 
 import typer
@@ -15,6 +13,10 @@ from pipeline.drills.cli import drill_command
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.observability.cli import observability_app
 from pipeline.observability.status import status_command
+from pipeline.ops.dlq_cli import dlq_app
+from pipeline.ops.tail_cli import tail_command
+from pipeline.ops.topics_cli import topics_app
+from pipeline.reprocess import reprocess_command
 from pipeline.settings import load_settings
 from pipeline.sign_cli import sign_command
 from pipeline.simulate.cli import simulate_command
@@ -24,6 +26,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"cxone-router {version('cxone-router')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("cxone-router (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    pass
 
 
 @app.command()
@@ -77,25 +98,9 @@ def worker() -> None:
     run_worker(settings, require_bootstrap(settings))
 
 
-@app.command()
-def topics() -> None:
-    """Create the pipeline's topics where missing (idempotent) and list them."""
-    from pipeline.kafka.clients import record_limit, require_bootstrap
-    from pipeline.kafka.topics import ensure_topics
-    from pipeline.stack import topics_for
-
-    settings = load_settings()
-    bootstrap = require_bootstrap(settings)
-    names = topics_for(settings).all()
-    # aiokafka logs every failed connection attempt; the error says it once, in one line.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    created = asyncio.run(ensure_topics(bootstrap, names, settings.partitions,
-                                        settings.replication_factor, record_limit(settings)))
-    for name in names:
-        typer.echo(f"{name}\t{'created' if name in created else 'exists'}")
-
-
+app.add_typer(topics_app, name="topics")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(dlq_app, name="dlq")
 app.add_typer(observability_app, name="observability")
 app.command("fake-cxone")(fake_cxone_command)
 app.command("simulate")(simulate_command)
@@ -103,6 +108,8 @@ app.command("sign")(sign_command)
 app.command("bench")(bench_command)
 app.command("status")(status_command)
 app.command("drill")(drill_command)
+app.command("reprocess")(reprocess_command)
+app.command("tail")(tail_command)
 
 
 def main() -> None:

@@ -10,6 +10,9 @@ REQUEST_ID = "cxr-request-id"
 DLQ_PREFIX = "cxr-dlq-"
 DLQ_ATTEMPT = "cxr-dlq-attempt"
 DLQ_BODY_OMITTED = "cxr-dlq-body-omitted"  # the value is empty: the DLQ refused the body
+REPLAYED_FROM = "cxr-replayed-from"  # `dlq replay`: the dead letter's topic:partition:offset
+MAPPING_VERSION = "cxr-mapping-version"  # on channel and fan-out records: their mappings
+REPROCESSED = "cxr-reprocessed"  # written by `cxone-router reprocess`: when it ran
 
 Headers = list[tuple[str, bytes]]
 

@@ -10,9 +10,10 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from pipeline.mapping.errors import MissingField, SchemaViolation, UnknownChannel
+from pipeline.mapping.errors import MappingError, MissingField, SchemaViolation, UnknownChannel
 from pipeline.mapping.spec import ChannelSpec, CommonSpec, compile_field, load_mappings
 from pipeline.mapping.values import as_string, ns_to_iso
+from pipeline.mapping.version import mapping_version
 from pipeline.payload import InvalidPayload
 
 SCHEMA_VERSION = 1
@@ -36,7 +37,8 @@ class Normalizer:
     """All mappings, compiled once at start-up; `normalize` is the per-event hot path."""
 
     def __init__(self, common: CommonSpec, channels: tuple[ChannelSpec, ...],
-                 record_schema: dict[str, Any]) -> None:
+                 record_schema: dict[str, Any], mapping_version: str) -> None:
+        self.mapping_version = mapping_version  # every record's `mappingVersion`
         self._common = common
         self._channels = channels
         self._by_name = {c.channel: c for c in channels}
@@ -44,13 +46,19 @@ class Normalizer:
             "interactionId", common.fields["interactionId"], "common.json"
         )
         self._validate = fastjsonschema.compile(record_schema)
+        try:
+            fastjsonschema.compile(record_schema["properties"]["mappingVersion"])(
+                mapping_version)
+        except (KeyError, fastjsonschema.JsonSchemaException) as exc:
+            raise MappingError(f"{RECORD_SCHEMA} does not allow mappingVersion "
+                               f"{mapping_version!r}: {exc}") from None
         self._slots = {f.name: _slot(f.name) for c in channels for f in c.fields}
 
     @classmethod
     def from_dir(cls, schemas_dir: Path) -> Normalizer:
         common, channels = load_mappings(schemas_dir / "mappings")
         schema = orjson.loads((schemas_dir / RECORD_SCHEMA).read_bytes())
-        return cls(common, channels, schema)
+        return cls(common, channels, schema, mapping_version(schemas_dir / "mappings"))
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -138,6 +146,8 @@ class Normalizer:
         except fastjsonschema.JsonSchemaException as exc:
             raise SchemaViolation(f"normalized record violates {RECORD_SCHEMA}: {exc}",
                                   spec.channel) from None
+        # after the check: the same string every time, checked once, at start-up
+        record["mappingVersion"] = self.mapping_version
         return record
 
     def _put(self, record: dict[str, Any], name: str, value: Any) -> None:

@@ -1,0 +1,446 @@
+"""`cxone-router reprocess`: the raw topic's records of a time range, normalized again with
+the current mappings and written to the channel and fan-out topics.
+
+The same code as the worker turns a raw record into its outputs (`agents.outputs`: decode,
+normalize, route, redact per route under `CXR_REDACTION_KEY`), so a reprocessed record is
+what a worker on these mappings writes, plus one header: `cxr-reprocessed` (the run's
+start, ISO-8601 UTC). Every record carries `mappingVersion` and `cxr-mapping-version`.
+
+The dedup table is bypassed on purpose: the events were written before, and consumers
+upsert by `idempotencyKey`. Within one run an event is written once (a redelivery in the
+range is skipped, as the worker skipped it). An event that fails to normalize is counted
+and reported with its reason, not dead-lettered again: the worker dead-lettered it when it
+first came, and `dlq replay` is the way to send it through again.
+
+The range is by the raw records' timestamps (the edge's produce time): `--since` included,
+`--until` (default: the run's start) excluded. The broker's time index finds where to start
+in each partition; a broker without one (the embedded broker answers offset 0) is read
+from the beginning, and records outside the range are skipped either way. Each partition
+is read up to its end offset at the start of the run, and on past it while records are
+older than `--until` (a broker that reports end offsets low, the embedded one, still gives
+all of them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from pipeline.errors import ConfigurationError, CxoneRouterError
+from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
+from pipeline.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from agents.delivery import Output
+
+log = logging.getLogger(__name__)
+
+_AGE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
+_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+TIME_FORMS = ("ISO 8601 (2026-01-31T09:00:00Z; no offset = UTC) or an age "
+              "(90s, 10m, 2h, 1d, 1w, 1h30m)")
+SEND_CHUNK = 1000  # outputs in flight before the run waits for the broker's acks
+STALL_SECONDS = 60.0  # no progress for this long on a partition still short of its end
+PROGRESS_FROM = 1000  # records: a progress bar on a terminal from this many on
+
+
+Sent = tuple[Any, str, str]  # (the ack's future, topic, where the event is on the raw topic)
+
+
+class ReprocessError(CxoneRouterError):
+    """The range is invalid or empty, the topic is missing, or a write failed."""
+
+
+def parse_time(text: str, now: datetime, option: str = "time") -> datetime:
+    """An aware UTC time: ISO 8601 (a naive one is UTC) or an age before `now`."""
+    value = text.strip().lower()
+    if _AGE.fullmatch(value):
+        seconds = sum(float(n) * _SECONDS[unit] for n, unit in _AGE_PART.findall(value))
+        return now - timedelta(seconds=seconds)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ReprocessError(f"{option} {text!r} is not a time: use {TIME_FORMS}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def parse_range(since: str, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[since, until) in UTC; `until` is at most (and by default) `now`. Refuses an empty
+    range and one that starts in the future."""
+    start = parse_time(since, now, "--since")
+    # not past `now`: records that arrive during the run stay out of it
+    end = min(parse_time(until, now, "--until"), now) if until is not None else now
+    if start >= now:
+        raise ReprocessError(f"--since {since!r} is {iso(start)}, not in the past")
+    if start >= end:
+        raise ReprocessError(f"the range is empty: --since {iso(start)} is not before "
+                             f"--until {iso(end)}")
+    return start, end
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+@dataclass
+class Summary:
+    """What a run read and wrote (or, dry, would write)."""
+
+    topic: str
+    since: datetime
+    until: datetime
+    reprocessed_at: str
+    mapping_version: str
+    channel: str | None
+    dry_run: bool
+    read: int = 0  # records read from the raw topic, in the range or not
+    in_range: int = 0
+    duplicates: int = 0  # a second record of an idempotency key within the run
+    other_channel: int = 0  # normalized, but not `channel`
+    events: Counter[str] = field(default_factory=Counter)  # by channel
+    failed: Counter[str] = field(default_factory=Counter)  # by dead-letter reason
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> the first failure
+    records: Counter[str] = field(default_factory=Counter)  # by topic
+
+    def fail(self, reason: str, where: str, error: BaseException) -> None:
+        self.failed[reason] += 1
+        self.examples.setdefault(reason, f"{where}: {type(error).__name__}: {error}"[:300])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic, "since": iso(self.since), "until": iso(self.until),
+            "reprocessedAt": self.reprocessed_at, "mappingVersion": self.mapping_version,
+            "channel": self.channel, "dryRun": self.dry_run, "read": self.read,
+            "inRange": self.in_range, "duplicates": self.duplicates,
+            "otherChannel": self.other_channel, "events": dict(self.events),
+            "failed": dict(self.failed), "failedExamples": self.examples,
+            "records": dict(self.records),
+        }
+
+
+def _redaction_key(settings: Settings) -> bytes | None:
+    key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
+    return key.encode() if key else None
+
+
+def _fanout(settings: Settings, routes: Any, topics: Any) -> Any:
+    """The worker's fan-out, under the workers' key, so hashes equal theirs."""
+    from agents.fanout import Fanout
+    from pipeline.redaction import DEV_REDACTION_KEY
+
+    try:
+        fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
+                        _redaction_key(settings))
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"{exc}; reprocess needs the workers' key (workers `cxone-router dev` starts "
+            f"use the dev-only {DEV_REDACTION_KEY!r})") from None
+    if _redaction_key(settings) == DEV_REDACTION_KEY.encode() and any(r.redact for r in routes):
+        log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
+    return fanout
+
+
+async def reprocess(settings: Settings, bootstrap: str, since: datetime, until: datetime,
+                    now: datetime, *, channel: str | None = None, dry_run: bool = False,
+                    console: Console | None = None) -> Summary:
+    """Read [since, until) of the raw topic and write (unless `dry_run`) what the current
+    mappings make of it. Raises ReprocessError when the range holds no raw record."""
+    from agents.outputs import EventOutputs, decode_raw
+    from pipeline.kafka.topics import Topics
+    from pipeline.mapping import Normalizer
+    from pipeline.routing import load_routes
+
+    normalizer = Normalizer.from_dir(settings.schemas_dir)
+    if channel is not None and channel not in normalizer.channels:
+        raise ReprocessError(f"--channel {channel!r} is not a channel: "
+                             f"{', '.join(normalizer.channels)}")
+    routes = load_routes(settings.schemas_dir)
+    topics = Topics.of(settings.topic_prefix, normalizer, routes)
+    stamp = iso(now)
+    outputs = EventOutputs(normalizer, {c: topics.channel(c) for c in normalizer.channels},
+                           _fanout(settings, routes, topics), [(REPROCESSED, stamp.encode())])
+    summary = Summary(topics.raw, since, until, stamp, normalizer.mapping_version, channel,
+                      dry_run)
+    seen: set[str] = set()
+    max_form_fields = settings.max_form_fields
+
+    def handle(record: Any) -> list[Output]:
+        """One raw record in the range: its outputs, or none (counted why)."""
+        headers = as_dict(record.headers)
+        where = f"partition {record.partition} offset {record.offset}"
+        try:
+            payload = decode_raw(record.value, headers, max_form_fields)
+            keys = normalizer.keys(payload)
+            mark = f"{record.partition}/{keys.idempotency_key}"  # as the dedup table's
+            if mark in seen:
+                summary.duplicates += 1
+                return []
+            normalized, outs = outputs.build(payload, headers, keys)
+        except Exception as exc:  # noqa: BLE001 - counted and reported, as the worker would
+            failed_channel = getattr(exc, "channel", None)
+            if channel is not None and failed_channel not in (None, channel):
+                summary.other_channel += 1
+            else:
+                summary.fail(getattr(exc, "reason", "processing_error"), where, exc)
+            return []
+        seen.add(mark)
+        if channel is not None and normalized["channel"] != channel:
+            summary.other_channel += 1
+            return []
+        summary.events[normalized["channel"]] += 1
+        return outs
+
+    consumer, producer = await _open(settings, bootstrap, dry_run)
+    try:
+        await _run(consumer, producer, topics.raw, summary, handle, console)
+    finally:
+        await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+    if not summary.in_range:
+        raise ReprocessError(f"no raw records on {topics.raw} between {iso(since)} and "
+                             f"{iso(until)} (read {summary.read} around them)")
+    return summary
+
+
+async def _open(settings: Settings, bootstrap: str, dry_run: bool) -> tuple[Any, Any]:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    from pipeline.kafka.clients import producer_config, record_limit
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        request_timeout_ms=10_000, fetch_max_wait_ms=settings.fetch_wait_ms,
+        max_partition_fetch_bytes=record_limit(settings),
+    )
+    producer = None if dry_run else AIOKafkaProducer(**producer_config(settings, bootstrap))
+    for client in (consumer, producer):
+        if client is None:
+            continue
+        try:
+            await asyncio.wait_for(client.start(), 15.0)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await consumer.stop()
+            if producer is not None:
+                await producer.stop()
+            raise ReprocessError(f"cannot reach Kafka at {bootstrap}: "
+                                 f"{type(exc).__name__}") from None
+    return consumer, producer
+
+
+def _found(answer: Any, at_ms: int, begin: int, end: int) -> int | None:
+    """The offset a broker's time index gave, when it is a real answer: a record at or
+    after the time, inside the partition (the embedded broker answers offset 0, -1)."""
+    if answer is None or answer.timestamp < at_ms or not begin <= answer.offset < end:
+        return None
+    return int(answer.offset)
+
+
+async def _bounds(consumer: AIOKafkaConsumer, tps: list[TopicPartition], since_ms: int,
+                  until_ms: int) -> dict[TopicPartition, tuple[int, int, bool]]:
+    """Per partition: where to start, the end offset to read to, and whether that end is
+    the time index's answer for `until` (exact) or the end of the partition (read on past
+    it while records are older than `until`)."""
+    begins = await consumer.beginning_offsets(tps)
+    ends = await consumer.end_offsets(tps)
+    starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+    stops = await consumer.offsets_for_times({tp: until_ms for tp in tps})
+    bounds = {}
+    for tp in tps:
+        begin, end = begins[tp], ends[tp]
+        answer = starts.get(tp)
+        start = _found(answer, since_ms, begin, end)
+        if start is None:
+            # None from a broker with a time index: nothing at or after `since`
+            start = end if answer is None and end > begin else begin
+        stop = _found(stops.get(tp), until_ms, begin, end)
+        bounds[tp] = (start, end if stop is None else stop, stop is not None)
+    return bounds
+
+
+async def _run(consumer: Any, producer: Any, topic: str, summary: Summary,
+               handle: Any, console: Console | None) -> None:
+    from aiokafka import TopicPartition
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise ReprocessError(f"topic {topic} does not exist (is CXR_TOPIC_PREFIX right?)")
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    since_ms, until_ms = _ms(summary.since), _ms(summary.until)
+    bounds = await _bounds(consumer, tps, since_ms, until_ms)
+    consumer.assign(tps)
+    for tp, (start, _, _) in bounds.items():
+        consumer.seek(tp, start)
+    # A partition with an exact stop is done there; one read to its end offset is done
+    # there once a fetch comes back empty or a record at or after `until` shows up.
+    pending = {tp for tp, (start, stop, exact) in bounds.items() if start < stop or not exact}
+    total = sum(max(0, stop - start) for start, stop, _ in bounds.values())
+    console = console or Console(stderr=True)
+    bar = Progress(TextColumn("[bold]reprocess"), BarColumn(), MofNCompleteColumn(),
+                   console=console, transient=True,
+                   disable=not console.is_terminal or total < PROGRESS_FROM)
+    sends: list[Sent] = []  # not yet acknowledged
+    last_progress = time.monotonic()
+    with bar:
+        task = bar.add_task("reprocess", total=total)
+        for tp in set(tps) - pending:
+            consumer.pause(tp)
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=500)
+            for tp, records in batch.items():
+                _, stop, exact = bounds[tp]
+                for record in records:
+                    if exact and record.offset >= stop:
+                        pending.discard(tp)
+                        break
+                    summary.read += 1
+                    bar.advance(task)
+                    if record.timestamp >= until_ms and record.offset >= stop:
+                        pending.discard(tp)  # past the end offset and the range: done
+                        break
+                    if not since_ms <= record.timestamp < until_ms:
+                        continue
+                    summary.in_range += 1
+                    for out in handle(record):
+                        summary.records[out.topic] += 1
+                        if producer is not None:
+                            await _send(producer, out, record, sends, summary)
+                if tp in pending and exact and await consumer.position(tp) >= stop:
+                    pending.discard(tp)
+                if tp not in pending:
+                    consumer.pause(tp)
+            if len(sends) >= SEND_CHUNK:
+                await _acked(sends, summary)
+            if batch:
+                last_progress = time.monotonic()
+                continue
+            for tp in list(pending):  # an empty fetch: the partitions at their end are done
+                if await consumer.position(tp) >= bounds[tp][1]:
+                    pending.discard(tp)
+            if pending and time.monotonic() - last_progress > STALL_SECONDS:
+                raise ReprocessError(f"no records from {topic} for {STALL_SECONDS:g} s "
+                                     f"short of the end offsets read at the start")
+        await _acked(sends, summary)
+
+
+
+async def _send(producer: Any, out: Output, record: Any, sends: list[Sent],
+                summary: Summary) -> None:
+    where = f"raw partition {record.partition} offset {record.offset}"
+    try:
+        future = await producer.send(out.topic, value=out.value, key=out.key,
+                                     headers=out.headers, partition=out.partition)
+    except Exception as exc:  # noqa: BLE001 - refused: counted; else one line
+        _refused(summary, out.topic, where, exc)
+        return
+    sends.append((future, out.topic, where))
+
+
+async def _acked(sends: list[Sent], summary: Summary) -> None:
+    """Wait for the broker to acknowledge every send so far (acks=all)."""
+    for future, topic, where in sends:
+        try:
+            await future
+        except Exception as exc:  # noqa: BLE001
+            _refused(summary, topic, where, exc)
+    sends.clear()
+
+
+def _refused(summary: Summary, topic: str, where: str, exc: BaseException) -> None:
+    """A record the broker will never take (too large...) is counted as the worker
+    counts it (`too_large`, `write_refused`); any other failure stops the run."""
+    from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS, REFUSED_RECORD_ERRORS
+
+    if not isinstance(exc, REFUSED_RECORD_ERRORS):
+        raise _write_failed(f"{topic} ({where})", exc) from None
+    summary.records[topic] -= 1
+    reason = "too_large" if isinstance(exc, RECORD_TOO_LARGE_ERRORS) else "write_refused"
+    summary.fail(reason, f"{where} to {topic}", exc)
+
+
+def _write_failed(where: str, exc: BaseException) -> ReprocessError:
+    return ReprocessError(f"writing to {where} failed: {type(exc).__name__}: {exc}; the "
+                          "records before it were written: run the same range again "
+                          "(consumers upsert by idempotencyKey)")
+
+
+# --- the command ----------------------------------------------------------------------
+
+def reprocess_command(
+    since: str = typer.Option(..., "--since", help=f"Start of the range, included: "
+                              f"{TIME_FORMS}."),
+    until: str | None = typer.Option(None, "--until", help="End of the range, excluded "
+                                     "(same forms; default: now)."),
+    channel: str | None = typer.Option(None, "--channel", help="Only events whose channel "
+                                       "(by the current mappings) is this one."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and normalize, print what "
+                                 "would be written, write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="The summary as one JSON object."),
+) -> None:
+    """Normalize the raw topic's records of a time range again with the current mappings
+    and write them to the channel and fan-out topics, past the dedup table, each marked
+    `cxr-reprocessed` (consumers upsert by idempotencyKey). Events that fail are counted,
+    not dead-lettered again. Needs CXR_KAFKA_BOOTSTRAP and the workers' CXR_REDACTION_KEY."""
+    from pipeline.kafka.clients import require_bootstrap
+
+    now = datetime.now(UTC)
+    start, end = parse_range(since, until, now)
+    settings = load_settings()
+    bootstrap = require_bootstrap(settings)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the error says it once
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    summary = asyncio.run(reprocess(settings, bootstrap, start, end, now, channel=channel,
+                                    dry_run=dry_run))
+    if as_json:
+        typer.echo(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_summary(summary, Console())
+
+
+def print_summary(s: Summary, console: Console) -> None:
+    verb = "would write" if s.dry_run else "wrote"
+    only = f", channel {s.channel} only" if s.channel else ""
+    console.print(f"{'dry run: ' if s.dry_run else ''}reprocessed {s.topic} from {iso(s.since)} "
+                  f"to {iso(s.until)} with mappings {s.mapping_version}{only}", highlight=False)
+    console.print(f"  {s.in_range} raw records in the range ({s.read} read)", highlight=False)
+    for name, count in sorted(s.events.items()):
+        console.print(f"  {name:<10} {_n(count, 'event')}", highlight=False)
+    if s.other_channel:
+        console.print(f"  {_n(s.other_channel, 'event')} of other channels skipped",
+                      highlight=False)
+    if s.duplicates:
+        console.print(f"  {_n(s.duplicates, 'redelivery', 'redeliveries')} skipped (an "
+                      "idempotency key seen earlier in the range)", highlight=False)
+    for reason, count in sorted(s.failed.items()):
+        console.print(f"  {count} failed: {reason} (not dead-lettered again; first: "
+                      f"{s.examples[reason]})", highlight=False, markup=False)
+    console.print(f"  {verb} {_n(sum(s.records.values()), 'record')}:", highlight=False)
+    for topic, count in sorted(s.records.items()):
+        console.print(f"    {topic:<40} {count}", highlight=False)
+    console.print(f"  headers: {MAPPING_VERSION}: {s.mapping_version}, "
+                  f"{REPROCESSED}: {s.reprocessed_at}", highlight=False)
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
