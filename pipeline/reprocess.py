@@ -40,9 +40,14 @@ from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
 from pipeline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from agents.delivery import Output
+    from agents.fanout import Fanout
+    from pipeline.kafka.topics import Topics
+    from pipeline.routing import Route
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +144,7 @@ def _redaction_key(settings: Settings) -> bytes | None:
     return key.encode() if key else None
 
 
-def _fanout(settings: Settings, routes: Any, topics: Any) -> Any:
+def _fanout(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
     """The worker's fan-out, under the workers' key, so hashes equal theirs."""
     from agents.fanout import Fanout
     from pipeline.redaction import DEV_REDACTION_KEY
@@ -149,8 +154,8 @@ def _fanout(settings: Settings, routes: Any, topics: Any) -> Any:
                         _redaction_key(settings))
     except ConfigurationError as exc:
         raise ConfigurationError(
-            f"{exc}; reprocess needs the workers' key (workers `cxone-router dev` starts "
-            f"use the dev-only {DEV_REDACTION_KEY!r})") from None
+            f"{exc}; reprocess needs the workers' key (the workers `cxone-router dev` "
+            f"starts use the dev-only {DEV_REDACTION_KEY!r})") from None
     if _redaction_key(settings) == DEV_REDACTION_KEY.encode() and any(r.redact for r in routes):
         log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
     return fanout
@@ -161,6 +166,7 @@ async def reprocess(settings: Settings, bootstrap: str, since: datetime, until: 
                     console: Console | None = None) -> Summary:
     """Read [since, until) of the raw topic and write (unless `dry_run`) what the current
     mappings make of it. Raises ReprocessError when the range holds no raw record."""
+    from agents.dedup import DedupIndex
     from agents.outputs import EventOutputs, decode_raw
     from pipeline.kafka.topics import Topics
     from pipeline.mapping import Normalizer
@@ -187,7 +193,7 @@ async def reprocess(settings: Settings, bootstrap: str, since: datetime, until: 
         try:
             payload = decode_raw(record.value, headers, max_form_fields)
             keys = normalizer.keys(payload)
-            mark = f"{record.partition}/{keys.idempotency_key}"  # as the dedup table's
+            mark = DedupIndex.key(record.partition, keys.idempotency_key)  # the worker's
             if mark in seen:
                 summary.duplicates += 1
                 return []

@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import fastjsonschema
 import orjson
 import pytest
 
@@ -81,7 +82,8 @@ def test_every_record_and_every_output_carries_the_version() -> None:
     channels = {c: f"c.{c}" for c in normalizer.channels}
     payload = brief("interaction.completed", "i-1", "sms", message={"body": "hi"})
     raw_headers = {CONTENT_TYPE: b"application/x-www-form-urlencoded",
-                   MAPPING_VERSION: b"m-forged", "cxr-request-id": b"r1"}
+                   MAPPING_VERSION: b"m-forged", "cxr-request-id": b"r1",
+                   "cxr-received-ns": b"1767261600000000000"}
     version = normalizer.mapping_version.encode()
 
     record, outputs = EventOutputs(normalizer, channels, fanout).build(
@@ -105,9 +107,24 @@ def test_every_record_and_every_output_carries_the_version() -> None:
     assert [o.value for o in marked][:1] == [o.value for o in outputs][:1]
 
 
-def test_the_record_holds_the_precomputed_string() -> None:
-    """Computed once at start-up: per event, normalize only puts the same string in."""
+def test_the_record_holds_the_precomputed_string_which_the_schema_allows() -> None:
+    """Computed once at start-up: per event, normalize only puts the same string in, after
+    its schema check (the string is checked once, at start-up)."""
     normalizer = Normalizer.from_dir(SCHEMAS)
     payload = brief("interaction.created", "i-2", "voice")
     record = normalizer.normalize(payload, time.time_ns())
     assert record["mappingVersion"] is normalizer.mapping_version  # the same object
+    schema = orjson.loads((SCHEMAS / "interaction.v1.json").read_bytes())
+    fastjsonschema.compile(schema)(record)  # what consumers validate: the whole record
+    assert "mappingVersion" not in schema["required"]  # records from before lack it
+    del record["mappingVersion"]
+    fastjsonschema.compile(schema)(record)
+
+
+def test_a_record_schema_without_the_field_stops_start_up(schemas: Path) -> None:
+    path = schemas / "interaction.v1.json"
+    schema = orjson.loads(path.read_bytes())
+    del schema["properties"]["mappingVersion"]
+    path.write_bytes(orjson.dumps(schema))
+    with pytest.raises(MappingError, match="does not allow mappingVersion"):
+        Normalizer.from_dir(schemas)

@@ -4,6 +4,7 @@ time index (a fake consumer; the real broker is in tests/integration/test_reproc
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndTimestamp
+from rich.console import Console
 
 from pipeline.reprocess import (
     ReprocessError,
@@ -20,11 +22,14 @@ from pipeline.reprocess import (
     _run,
     parse_range,
     parse_time,
+    reprocess,
 )
+from pipeline.settings import REPO_ROOT, load_settings
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 T0 = int(NOW.timestamp() * 1000)
 TOPIC = "x.webhooks.raw"
+SCHEMAS = REPO_ROOT / "schemas"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -70,6 +75,13 @@ def test_the_range_defaults_to_now_and_stops_there() -> None:
 def test_an_empty_or_future_range_is_refused(since: str, until: str | None, why: str) -> None:
     with pytest.raises(ReprocessError, match=why):
         parse_range(since, until, NOW)
+
+
+def test_an_unknown_channel_is_refused_before_connecting() -> None:
+    settings = load_settings(schemas_dir=SCHEMAS)
+    with pytest.raises(ReprocessError, match="--channel 'fax' is not a channel: chat, "):
+        asyncio.run(reprocess(settings, "127.0.0.1:1", NOW - timedelta(hours=1), NOW, NOW,
+                              channel="fax"))
 
 
 def test_only_a_real_time_index_answer_is_used() -> None:
@@ -198,3 +210,15 @@ def test_a_missing_topic_is_one_line() -> None:
 
 async def _noop() -> None:
     return None
+
+
+def test_a_long_run_shows_a_progress_bar_on_a_terminal() -> None:
+    consumer = FakeConsumer({0: [T0 + i for i in range(1200)]})
+    screen = io.StringIO()
+    summary = Summary(TOPIC, datetime.fromtimestamp(T0 / 1000, UTC),
+                      datetime.fromtimestamp((T0 + 60_000) / 1000, UTC), "now", "m-x", None,
+                      dry_run=True)
+    console = Console(file=screen, force_terminal=True, width=100)
+    asyncio.run(_run(consumer, None, TOPIC, summary, lambda r: [], console))
+    assert summary.in_range == 1200
+    assert "reprocess" in screen.getvalue() and "1200" in screen.getvalue()
