@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,6 +36,7 @@ from rich.console import Console
 
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
+from pipeline.ops import times
 from pipeline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -51,11 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_AGE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
-_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-TIME_FORMS = ("ISO 8601 (2026-01-31T09:00:00Z; no offset = UTC) or an age "
-              "(90s, 10m, 2h, 1d, 1w, 1h30m)")
 SEND_CHUNK = 1000  # outputs in flight before the run waits for the broker's acks
 STALL_SECONDS = 60.0  # no progress for this long on a partition still short of its end
 PROGRESS_FROM = 1000  # records: a progress bar on a terminal from this many on
@@ -70,15 +65,10 @@ class ReprocessError(CxoneRouterError):
 
 def parse_time(text: str, now: datetime, option: str = "time") -> datetime:
     """An aware UTC time: ISO 8601 (a naive one is UTC) or an age before `now`."""
-    value = text.strip().lower()
-    if _AGE.fullmatch(value):
-        seconds = sum(float(n) * _SECONDS[unit] for n, unit in _AGE_PART.findall(value))
-        return now - timedelta(seconds=seconds)
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ReprocessError(f"{option} {text!r} is not a time: use {TIME_FORMS}") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+        return times.parse_time(text, now)
+    except times.TimeFormatError as exc:
+        raise ReprocessError(f"{option} {exc}") from None
 
 
 def parse_range(since: str, until: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -395,7 +385,7 @@ def _write_failed(where: str, exc: BaseException) -> ReprocessError:
 
 def reprocess_command(
     since: str = typer.Option(..., "--since", help=f"Start of the range, included: "
-                              f"{TIME_FORMS}."),
+                              f"{times.FORMS}."),
     until: str | None = typer.Option(None, "--until", help="End of the range, excluded "
                                      "(same forms; default: now)."),
     channel: str | None = typer.Option(None, "--channel", help="Only events whose channel "

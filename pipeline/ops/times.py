@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)", re.IGNORECASE)
+_UNIT = r"(sec|min|s|m|h|d|w)"  # the longer names first: "10min" is not "10m" + "in"
+_AGE = re.compile(rf"(?:\d+(?:\.\d+)?{_UNIT})+", re.IGNORECASE)
+_AGE_PART = re.compile(rf"(\d+(?:\.\d+)?){_UNIT}", re.IGNORECASE)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}
 FORMS = "an ISO-8601 time (2024-05-01T12:00:00Z; no offset = UTC) or an age such as 30s, " \
-        "10m, 2h, 1d, 1w"
+        "10m, 2h, 1d, 1w, 1h30m"
 
 
 class TimeFormatError(ValueError):
@@ -19,9 +21,9 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     """An aware UTC datetime for `text`: ISO-8601, or an age (`10m` = ten minutes ago)."""
     text = text.strip()
     now = now or datetime.now(UTC)
-    if match := _RELATIVE.fullmatch(text):
-        amount, unit = float(match[1]), match[2].lower()
-        return now - timedelta(seconds=amount * _UNITS[unit])
+    if _AGE.fullmatch(age := re.sub(r"\s+", "", text)):
+        seconds = sum(float(n) * _UNITS[unit.lower()] for n, unit in _AGE_PART.findall(age))
+        return now - timedelta(seconds=seconds)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
