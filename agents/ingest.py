@@ -26,7 +26,7 @@ from agents.metrics import (
 from agents.outputs import EventOutputs, decode_raw
 from pipeline.dlq import dead_letter_headers
 from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS
-from pipeline.kafka.headers import DLQ_BODY_OMITTED, as_dict, received_ns
+from pipeline.kafka.headers import DLQ_BODY_OMITTED, REPLAYED_FROM, as_dict, received_ns
 from pipeline.mapping import Normalizer
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ class Ingest:
             outputs.extend(normalized.outputs)
             owners.extend([index] * len(normalized.outputs))
             marks[index] = normalized.mark
-            done[index] = (channel, received_ns(headers))
+            # a replay's first arrival may be hours old: it is not the pipeline's latency
+            done[index] = (channel, None if REPLAYED_FROM in headers else received_ns(headers))
         if refused := await self._writer.deliver(outputs):
             owner = {id(o): i for o, i in zip(outputs, owners, strict=True)}
             await self._dead_letter_refused(

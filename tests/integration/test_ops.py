@@ -41,7 +41,7 @@ from pipeline.cli import app
 from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, read, read_all, wait_caught_up
+from tests.integration.harness import make_stack, read, read_all, scrape, wait_caught_up
 
 pytestmark = [
     pytest.mark.integration,
@@ -448,3 +448,8 @@ def test_unknown_channel_goes_through_once_after_the_fix_however_often_replayed(
     assert orjson.loads(on_sms[0].value)["eventId"] == dead.sms_event_id
     assert dict(on_sms[0].headers)["cxr-replayed-from"].startswith(dlq.encode())
     assert len([r for r in records if r.topic == dlq and r.key == dead.sms_key.encode()]) == 1
+    # the restarted worker processed only the replay: normalized, but its first arrival is
+    # not the pipeline's latency, so the end-to-end histogram did not see it
+    page = scrape(stack.worker_metrics["worker"])
+    assert page.value("cxr_events_total", channel="sms", outcome="normalized") == 1
+    assert page.value("cxr_end_to_end_latency_seconds_count", channel="sms") in (None, 0)

@@ -25,7 +25,12 @@ from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
 from tests.integration.harness import post, scrape
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # the status command reads /metrics pages: the same on any broker (the suite's time
+    # goes to what differs between brokers)
+    pytest.mark.parametrize("broker", ["embedded"], indirect=True),
+]
 CHANNELS = ("voice", "chat", "sms", "email")
 MALFORMED = b"{not json"
 
