@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -39,6 +39,31 @@ def make_stack(broker: Broker | None, **overrides: str) -> Stack:
         **overrides,
     }
     return Stack.from_env(values)
+
+
+def running(broker: Broker | None, **overrides: str) -> Iterator[Stack]:
+    """For a fixture to `yield from`: a whole stack (worker and edge) on `broker`, stopped
+    by pid afterwards."""
+    stack = make_stack(broker, **overrides)
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def edge_only(broker: Broker | None, **overrides: str) -> Iterator[Stack]:
+    """For a fixture to `yield from`: an edge (no worker) on `broker`, or on an embedded
+    broker of its own for None."""
+    stack = make_stack(broker, **overrides)
+    try:
+        stack.start_broker()  # with an outside broker, only where it is
+        stack.ensure_topics()
+        stack.start_edge()
+        stack.wait_edge_ready()
+        yield stack
+    finally:
+        stack.stop_all()
 
 
 async def post(stack: Stack, body: bytes | dict[str, Any],

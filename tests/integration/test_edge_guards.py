@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.samples import brief
 from pipeline.stack import Stack
-from tests.integration.harness import Broker, make_stack, post, read
+from tests.integration.harness import Broker, edge_only, post, read
 
 pytestmark = [
     pytest.mark.integration,
@@ -23,25 +23,14 @@ pytestmark = [
 SECRET = "integration-secret"
 
 
-def _edge_only(broker: Broker, **settings: str) -> Iterator[Stack]:
-    stack = make_stack(broker, **settings)
-    try:
-        stack.ensure_topics()
-        stack.start_edge()
-        stack.wait_edge_ready()
-        yield stack
-    finally:
-        stack.stop_all()
-
-
 @pytest.fixture(scope="module")
 def signed_edge(broker: Broker) -> Iterator[Stack]:
-    yield from _edge_only(broker, CXR_EDGE_AUTH="hmac", CXR_EDGE_HMAC_SECRETS=SECRET)
+    yield from edge_only(broker, CXR_EDGE_AUTH="hmac", CXR_EDGE_HMAC_SECRETS=SECRET)
 
 
 @pytest.fixture(scope="module")
 def limited_edge(broker: Broker) -> Iterator[Stack]:
-    yield from _edge_only(broker, CXR_EDGE_RATE_LIMIT="5")
+    yield from edge_only(broker, CXR_EDGE_RATE_LIMIT="5")
 
 
 async def test_only_signed_webhooks_are_accepted_and_published(signed_edge: Stack) -> None:

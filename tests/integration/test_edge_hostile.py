@@ -15,7 +15,7 @@ import pytest
 from pipeline.kafka.embedded import free_port
 from pipeline.samples import brief
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post
+from tests.integration.harness import edge_only, post
 from tests.integration.test_operator_errors import assert_one_line, minimal_env, run_cli
 
 pytestmark = pytest.mark.integration
@@ -23,23 +23,9 @@ HEAD_TIMEOUT, BODY_TIMEOUT, MAX_CONNECTIONS, TOKEN = 1.0, 1.0, 8, "t0k3n"
 WEBHOOK_HEAD = b"POST /webhooks/cxone HTTP/1.1\r\nHost: edge\r\ncontent-type: application/json\r\n"
 
 
-def _edge(**settings: str) -> Iterator[Stack]:
-    """An edge on an embedded broker of its own: what is tested here happens before a
-    broker is involved, the same on any."""
-    stack = make_stack(None, **settings)
-    try:
-        stack.start_broker()
-        stack.ensure_topics()
-        stack.start_edge()
-        stack.wait_edge_ready()
-        yield stack
-    finally:
-        stack.stop_all()
-
-
 @pytest.fixture(scope="module")
 def guarded() -> Iterator[Stack]:
-    yield from _edge(CXR_EDGE_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
+    yield from edge_only(None, CXR_EDGE_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
                      CXR_EDGE_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
                      CXR_EDGE_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
                      CXR_EDGE_MAX_HEADER_BYTES="4096",
@@ -48,7 +34,7 @@ def guarded() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def bearer() -> Iterator[Stack]:
-    yield from _edge(CXR_EDGE_AUTH="bearer", CXR_EDGE_BEARER_TOKENS=TOKEN,
+    yield from edge_only(None, CXR_EDGE_AUTH="bearer", CXR_EDGE_BEARER_TOKENS=TOKEN,
                      CXR_EDGE_RATE_LIMIT="5")
 
 

@@ -26,7 +26,7 @@ from pipeline.routing import Route, load_routes
 from pipeline.samples import brief, dfo, studio_voice
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post, read
+from tests.integration.harness import post, read, running
 
 pytestmark = [
     pytest.mark.integration,
@@ -59,12 +59,7 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(broker: Any, schemas: Path) -> Iterator[Stack]:
-    running = make_stack(broker, CXR_SCHEMAS_DIR=str(schemas), CXR_REDACTION_KEY=KEY)
-    try:
-        running.start_all()
-        yield running
-    finally:
-        running.stop_all()
+    yield from running(broker, CXR_SCHEMAS_DIR=str(schemas), CXR_REDACTION_KEY=KEY)
 
 
 def events() -> dict[str, tuple[bytes, str, dict[str, str]]]:

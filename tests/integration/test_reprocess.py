@@ -28,7 +28,7 @@ from pipeline.redaction import REDACTED_HEADER
 from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post, read, read_all
+from tests.integration.harness import post, read, read_all, running
 
 pytestmark = [
     pytest.mark.integration,
@@ -54,12 +54,7 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(broker: Any, schemas: Path) -> Iterator[Stack]:
-    running = make_stack(broker, CXR_SCHEMAS_DIR=str(schemas), CXR_REDACTION_KEY=KEY)
-    try:
-        running.start_all()
-        yield running
-    finally:
-        running.stop_all()
+    yield from running(broker, CXR_SCHEMAS_DIR=str(schemas), CXR_REDACTION_KEY=KEY)
 
 
 def reprocess(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

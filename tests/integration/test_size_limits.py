@@ -13,7 +13,7 @@ from pipeline.kafka.headers import DLQ_BODY_OMITTED, DLQ_PREFIX, as_dict
 from pipeline.kafka.topics import ensure_topics
 from pipeline.samples import brief
 from pipeline.stack import Stack
-from tests.integration.harness import Broker, make_stack, post, read, values
+from tests.integration.harness import Broker, make_stack, post, read, running, values
 
 pytestmark = pytest.mark.integration
 SMALL_BODY_LIMIT = 100_000
@@ -21,24 +21,14 @@ SMALL_BODY_LIMIT = 100_000
 
 @pytest.fixture(scope="module")
 def default_limits(broker: Broker) -> Iterator[Stack]:
-    running = make_stack(broker)
-    try:
-        running.start_all()
-        yield running
-    finally:
-        running.stop_all()
+    yield from running(broker)
 
 
 @pytest.fixture(scope="module")
 def small_limits() -> Iterator[Stack]:
     """On an embedded broker of its own: the producer refuses the record before any
     broker sees it (a broker's refusal is the Apache Kafka test below)."""
-    running = make_stack(None, CXR_MAX_BODY_BYTES=str(SMALL_BODY_LIMIT))
-    try:
-        running.start_all()
-        yield running
-    finally:
-        running.stop_all()
+    yield from running(None, CXR_MAX_BODY_BYTES=str(SMALL_BODY_LIMIT))
 
 
 def _padded(event: dict, size: int) -> bytes:
