@@ -25,7 +25,8 @@ BODY_TIMED_OUT = "cxr.body_timed_out"  # set in the scope of a request whose bod
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 # Stands in for the request of a refused head, so the parser's calls for what followed it
 # (uvicorn's on_body, on_message_complete) find it answered and do nothing.
-_ANSWERED: Any = SimpleNamespace(response_complete=True, message_event=asyncio.Event())
+_ANSWERED: Any = SimpleNamespace(response_complete=True, more_body=False,
+                                 message_event=asyncio.Event())
 
 
 def _answer(status: int, error: str) -> bytes:
@@ -68,7 +69,9 @@ def guarded_protocol(header_timeout: float, body_timeout: float, max_header_byte
                 return
             if self._head_since is None:
                 cycle: Any = self.cycle
-                if cycle.response_complete:  # answered: this is the next request's head
+                # answered and its body all read: this is the next request's head (the
+                # rest of a body answered early, e.g. 413, is still body: not counted)
+                if cycle.response_complete and not cycle.more_body:
                     self._head_since = self.loop.time()
                     self._received = 0
             if self._head_since is not None:
