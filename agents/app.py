@@ -22,7 +22,7 @@ from agents.fanout import Fanout
 from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
 from agents.metrics import WorkerMetrics
-from pipeline.kafka.clients import record_limit
+from pipeline.kafka.clients import Connection, record_limit
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
 from pipeline.metrics import serve_metrics
@@ -53,10 +53,12 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     metrics = WorkerMetrics(normalizer.reported_fields(), [r.name for r in routes],
                             load_slos(settings.schemas_dir).latency_thresholds())
     group = f"{settings.topic_prefix}-router"
+    kafka = Connection.of(settings, bootstrap)
 
     app = faust.App(
         group,
         broker=";".join(f"kafka://{host}" for host in bootstrap.split(",")),
+        broker_credentials=kafka.security.faust_credentials(),
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
@@ -108,7 +110,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         gc.collect()
         gc.freeze()
 
-    monitor = GroupMonitor(bootstrap, group, [topics.raw], metrics.registry)
+    monitor = GroupMonitor(kafka, group, [topics.raw], metrics.registry)
 
     @app.task
     async def watch_consumer_lag() -> None:

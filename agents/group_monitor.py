@@ -28,6 +28,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pipeline.kafka.clients import Connection
+
 log = logging.getLogger(__name__)
 READ_TIMEOUT_SECONDS = 2.0
 
@@ -48,9 +50,9 @@ class PartitionLag:
 
 
 class GroupMonitor(Collector):
-    def __init__(self, bootstrap: str, group: str, topics: list[str],
+    def __init__(self, kafka: Connection, group: str, topics: list[str],
                  registry: CollectorRegistry | None = None) -> None:
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self.group = group
         self._topics = topics
         self.lag: dict[TopicPartition, PartitionLag] = {}
@@ -66,14 +68,12 @@ class GroupMonitor(Collector):
     # ---- the check -------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self.group,
-                                       enable_auto_commit=False)
-        self._reader = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+        self._probe = self._kafka.consumer(group_id=self.group, enable_auto_commit=False)
+        self._reader = self._kafka.consumer(
+            group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=50,
             max_partition_fetch_bytes=16 * 1024)
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
-                                          request_timeout_ms=5_000)
+        self._admin = self._kafka.admin(request_timeout_ms=5_000)
         await self._probe.start()
         await self._reader.start()
         await self._admin.start()

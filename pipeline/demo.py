@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline.kafka.clients import Connection
 from pipeline.kafka.reader import TopicReader
 from pipeline.kafka.topics import Topics
 from pipeline.samples import Sample, demo_samples
@@ -47,7 +48,7 @@ async def _post(client: httpx.AsyncClient, url: str, sample: Sample,
     return response.status_code, _detail(response)
 
 
-async def run_demo(edge_url: str, bootstrap: str, topics: Topics, console: Console,
+async def run_demo(edge_url: str, kafka: Connection, topics: Topics, console: Console,
                    signer: Signer | None = None) -> bool:
     """Post the samples (signed by `signer` when given) and show where they landed. True
     when every sample was answered as expected and every accepted event arrived."""
@@ -82,7 +83,7 @@ async def run_demo(edge_url: str, bootstrap: str, topics: Topics, console: Conso
         return False
     names = [*(topics.channel(c) for c in topics.channels),
              *(topics.fanout(r) for r in topics.routes), topics.dlq]
-    async with TopicReader(bootstrap, names) as reader:
+    async with TopicReader(kafka, names) as reader:
         def arrived(records: list[object]) -> bool:
             on_channels = sum(1 for r in reader.records if ".interactions." in r.topic)
             return on_channels >= expected_channel and len(reader.on(topics.dlq)) >= expected_dlq
@@ -130,9 +131,9 @@ def _report_failures(console: Console, wrong: list[str], missing: list[str]) -> 
                       "CXR_EDGE_AUTH settings it runs with; they must match the edge's.")
 
 
-def demo(edge_url: str, bootstrap: str, topics: Topics, *, settings: Settings | None = None,
+def demo(edge_url: str, kafka: Connection, topics: Topics, *, settings: Settings | None = None,
          console: Console | None = None) -> bool:
     """Run the demo, signing as `settings` say (CXR_EDGE_AUTH); True when it all went as
     expected."""
     signer = signer_for(settings) if settings is not None else None
-    return asyncio.run(run_demo(edge_url, bootstrap, topics, console or Console(), signer))
+    return asyncio.run(run_demo(edge_url, kafka, topics, console or Console(), signer))

@@ -171,7 +171,7 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
             if demo:
                 from pipeline.demo import demo as show_demo
 
-                demo_failed = not show_demo(stack.edge_url, stack.bootstrap, stack.topics,
+                demo_failed = not show_demo(stack.edge_url, stack.kafka, stack.topics,
                                             settings=stack.settings, console=console)
             with background_traffic(stack.edge_url, simulate_rate, console, stack.settings):
                 console.print("Serving; press Ctrl-C to stop.")

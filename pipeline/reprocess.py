@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from agents.delivery import Output
     from agents.fanout import Fanout
+    from pipeline.kafka.clients import Connection
     from pipeline.kafka.topics import Topics
     from pipeline.routing import Route
 
@@ -151,7 +152,7 @@ def _fanout(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fano
     return fanout
 
 
-async def reprocess(settings: Settings, bootstrap: str, since: datetime, until: datetime,
+async def reprocess(settings: Settings, kafka: Connection, since: datetime, until: datetime,
                     now: datetime, *, channel: str | None = None, dry_run: bool = False,
                     console: Console | None = None) -> Summary:
     """Read [since, until) of the raw topic and write (unless `dry_run`) what the current
@@ -202,7 +203,7 @@ async def reprocess(settings: Settings, bootstrap: str, since: datetime, until: 
         summary.events[normalized["channel"]] += 1
         return outs
 
-    consumer, producer = await _open(settings, bootstrap, dry_run)
+    consumer, producer = await _open(settings, kafka, dry_run)
     try:
         await _run(consumer, producer, topics.raw, summary, handle, console)
     finally:
@@ -215,29 +216,15 @@ async def reprocess(settings: Settings, bootstrap: str, since: datetime, until: 
     return summary
 
 
-async def _open(settings: Settings, bootstrap: str, dry_run: bool) -> tuple[Any, Any]:
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-    from aiokafka.errors import KafkaError
+async def _open(settings: Settings, kafka: Connection, dry_run: bool) -> tuple[Any, Any]:
+    from pipeline.ops.connect import open_consumer, open_producer
 
-    from pipeline.kafka.clients import producer_config, record_limit
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        request_timeout_ms=10_000, fetch_max_wait_ms=settings.fetch_wait_ms,
-        max_partition_fetch_bytes=record_limit(settings),
-    )
-    producer = None if dry_run else AIOKafkaProducer(**producer_config(settings, bootstrap))
-    for client in (consumer, producer):
-        if client is None:
-            continue
-        try:
-            await asyncio.wait_for(client.start(), 15.0)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            await consumer.stop()
-            if producer is not None:
-                await producer.stop()
-            raise ReprocessError(f"cannot reach Kafka at {bootstrap}: "
-                                 f"{type(exc).__name__}") from None
+    consumer = await open_consumer(settings, kafka)
+    try:
+        producer = None if dry_run else await open_producer(settings, kafka)
+    except BaseException:
+        await consumer.stop()
+        raise
     return consumer, producer
 
 
@@ -398,15 +385,15 @@ def reprocess_command(
     and write them to the channel and fan-out topics, past the dedup table, each marked
     `cxr-reprocessed` (consumers upsert by idempotencyKey). Events that fail are counted,
     not dead-lettered again. Needs CXR_KAFKA_BOOTSTRAP and the workers' CXR_REDACTION_KEY."""
-    from pipeline.kafka.clients import require_bootstrap
+    from pipeline.kafka.clients import Connection
 
     now = datetime.now(UTC)
     start, end = parse_range(since, until, now)
     settings = load_settings()
-    bootstrap = require_bootstrap(settings)
+    kafka = Connection.of(settings)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the error says it once
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    summary = asyncio.run(reprocess(settings, bootstrap, start, end, now, channel=channel,
+    summary = asyncio.run(reprocess(settings, kafka, start, end, now, channel=channel,
                                     dry_run=dry_run))
     if as_json:
         typer.echo(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode())

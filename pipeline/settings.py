@@ -11,12 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.errors import ConfigurationError
 
 ENV_PREFIX = "CXR_"
+# Settings that hold a secret: each may also be read from the file CXR_<NAME>_FILE names.
+SECRET_FIELDS = ("edge_hmac_secrets", "edge_bearer_tokens", "edge_basic_users",
+                 "redaction_key", "kafka_sasl_password", "kafka_ssl_key_password")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +43,25 @@ class Settings(BaseSettings):
         None, ge=0, le=100, description="edge producer batching; unset = 0 embedded, 2 real"
     )
     embedded_broker_port: int = Field(19092, ge=0, le=65535, description="0 = any free port")
+
+    # Kafka security: the names Kafka's own clients use (security.protocol, sasl.mechanism…)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how every client connects: TLS (SSL), SASL, or both"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="required with SASL_SSL or SASL_PLAINTEXT"
+    )
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM CA bundle to trust the brokers; unset = the system's"
+    )
+    kafka_ssl_cert_file: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    kafka_ssl_key_file: Path | None = Field(None, description="PEM private key of that cert")
+    kafka_ssl_key_password: SecretStr | None = Field(None, description="when the key is encrypted")
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="the broker's certificate must name the host dialled"
+    )
 
     # Edge
     edge_host: str = "127.0.0.1"
@@ -125,6 +147,35 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Every secret can come from a file instead (Docker and Kubernetes secrets): CXR_X_FILE.
+    edge_hmac_secrets_file: Path | None = None
+    edge_bearer_tokens_file: Path | None = None
+    edge_basic_users_file: Path | None = None
+    redaction_key_file: Path | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_key_password_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: object) -> object:
+        """CXR_X_FILE holds CXR_X (one trailing newline dropped); both set is a mistake."""
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FIELDS:
+            path = data.get(f"{name}_file")
+            if path in (None, ""):
+                continue
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if data.get(name) not in (None, ""):
+                raise ValueError(f"{variable} and {variable}_FILE are both set: keep one")
+            try:
+                text = Path(str(path)).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{variable}_FILE: cannot read {path} "
+                                 f"({type(exc).__name__})") from None
+            data = {**data, name: text.removesuffix("\n").removesuffix("\r")}
+        return data
+
     @field_validator("topic_prefix")
     @classmethod
     def _topic_prefix_is_legal(cls, value: str) -> str:
@@ -138,6 +189,14 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("use at least 16 characters (a short key makes hashes guessable)")
         return value
+
+    @model_validator(mode="after")
+    def _kafka_security_is_whole(self) -> Settings:
+        from pipeline.kafka.security import security_problems
+
+        if problems := security_problems(self):
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def embedded(self) -> bool:
@@ -170,7 +229,7 @@ def configuration_error(exc: ValidationError, prefix: str, what: str) -> Configu
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
         where = f"{prefix}{field.upper()}: " if field else ""
-        problems.append(f"{where}{error['msg']}")
+        problems.append(f"{where}{error['msg'].removeprefix('Value error, ')}")
     return ConfigurationError(f"invalid {what}: " + "; ".join(problems))
 
 

@@ -21,7 +21,7 @@ import httpx
 
 from pipeline.errors import CxoneRouterError
 from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.clients import record_limit
+from pipeline.kafka.clients import Connection, record_limit
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.kafka.topics import Topics, ensure_topics
 from pipeline.mapping import Normalizer
@@ -100,8 +100,13 @@ class Stack:
             return self.broker.replication_factor
         return self.settings.replication_factor
 
+    @property
+    def kafka(self) -> Connection:
+        """How this stack's own clients (topics, tests, bench) reach its broker."""
+        return Connection.of(self.settings, self.bootstrap)
+
     def ensure_topics(self) -> list[str]:
-        return asyncio.run(ensure_topics(self.bootstrap, self.topics.all(),
+        return asyncio.run(ensure_topics(self.kafka, self.topics.all(),
                                          self.settings.partitions, self.replication_factor,
                                          record_limit(self.settings)))
 
@@ -142,9 +147,10 @@ class Stack:
         self.worker_metrics[name] = f"http://{self.settings.metrics_host}:{port}/metrics"
         return self.spawn(name, ["worker"], {"CXR_METRICS_PORT": str(port), **(extra or {})})
 
-    def start_edge(self, port: int | None = None) -> str:
+    def start_edge(self, port: int | None = None,
+                   extra: Mapping[str, str] | None = None) -> str:
         port = port if port is not None else self.settings.edge_port or free_port()
-        self.spawn("edge", ["edge"], {"CXR_EDGE_PORT": str(port)})
+        self.spawn("edge", ["edge"], {"CXR_EDGE_PORT": str(port), **(extra or {})})
         self.edge_url = f"http://{self.settings.edge_host}:{port}"
         return self.edge_url
 

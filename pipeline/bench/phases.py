@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from pipeline.bench.traffic import Webhook, webhooks
 from pipeline.kafka.embedded import free_port
@@ -108,7 +107,7 @@ def edge_phase(base: Settings, seconds: float, connections: int) -> EdgeResult:
 
 
 async def _produce(stack: Stack, events: list[Webhook]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     await producer.start()
     try:
         futures = [
@@ -124,7 +123,7 @@ async def _produce(stack: Stack, events: list[Webhook]) -> None:
 
 async def _count(stack: Stack, topics: list[str]) -> tuple[int, int, int]:
     """Records on `topics` and their first and last timestamps (ms)."""
-    async with TopicReader(stack.bootstrap, topics) as reader:
+    async with TopicReader(stack.kafka, topics) as reader:
         records = await reader.read_to_end(300)
     stamps = [r.timestamp for r in records]
     return len(records), min(stamps, default=0), max(stamps, default=0)
@@ -195,7 +194,7 @@ async def _warm_up(stack: Stack) -> None:
                                      headers={"content-type": "application/json",
                                               **sign(stack.settings, body)})
     response.raise_for_status()
-    async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as reader:
+    async with TopicReader(stack.kafka, [stack.topics.fanout("analytics")]) as reader:
         await reader.read_until(lambda records: bool(records), timeout=120)
 
 
@@ -220,7 +219,7 @@ async def _read_back(stack: Stack, accepted: int) -> list[Any]:
     what is there after 120 s."""
     deadline = time.monotonic() + 120
     while True:
-        async with TopicReader(stack.bootstrap, [stack.topics.fanout("analytics")]) as reader:
+        async with TopicReader(stack.kafka, [stack.topics.fanout("analytics")]) as reader:
             records = await reader.read_to_end(120)
         if len(records) > accepted or time.monotonic() > deadline:
             return [r for r in records if r.key != b"bench-warm-up"]

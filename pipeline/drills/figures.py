@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from pipeline.drills.traffic import TrafficLog
+from pipeline.kafka.clients import Connection
 from pipeline.kafka.reader import TopicReader
 
 RECOVERED_BELOW = 1.0  # seconds end to end
@@ -53,11 +54,11 @@ class Output:
     latency: float  # written - receivedAt (s)
 
 
-async def read_outputs(bootstrap: str, channel_topics: list[str], dlq: str,
+async def read_outputs(kafka: Connection, channel_topics: list[str], dlq: str,
                        expected: set[str], timeout: float) -> tuple[list[Output], int]:
     """Every event on the channel topics (copies included) and the dead-letter count,
     read until every expected event was seen (or `timeout`), then to the end offsets."""
-    async with TopicReader(bootstrap, [*channel_topics, dlq]) as reader:
+    async with TopicReader(kafka, [*channel_topics, dlq]) as reader:
         seen: set[str] = set()
         decoded = 0
 
@@ -82,8 +83,8 @@ async def read_outputs(bootstrap: str, channel_topics: list[str], dlq: str,
         return outputs, len(reader.on(dlq))
 
 
-async def raw_bodies(bootstrap: str, raw: str) -> set[bytes]:
-    async with TopicReader(bootstrap, [raw]) as reader:
+async def raw_bodies(kafka: Connection, raw: str) -> set[bytes]:
+    async with TopicReader(kafka, [raw]) as reader:
         await reader.read_to_end(timeout=60)
         return {r.value for r in reader.records}
 

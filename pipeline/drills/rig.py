@@ -88,10 +88,8 @@ class Rig:
 
     def raw_leaders(self) -> dict[int, int]:
         """Partition of the raw topic -> the node leading it."""
-        from aiokafka.admin import AIOKafkaAdminClient
-
         async def ask() -> dict[int, int]:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.cluster.bootstrap)
+            admin = self.stack.kafka.admin()
             await admin.start()
             try:
                 (topic,) = await admin.describe_topics([self.stack.topics.raw])

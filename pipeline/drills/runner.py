@@ -60,7 +60,7 @@ def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say:
         say(f"[{drill.name}] {len(log.accepted)} accepted; reading the topics from offset 0")
         topics = rig.stack.topics
         outputs, dead = asyncio.run(read_outputs(
-            cluster.bootstrap, [topics.channel(c) for c in topics.channels], topics.dlq,
+            rig.stack.kafka, [topics.channel(c) for c in topics.channels], topics.dlq,
             {a.event_id for a in log.accepted}, timeout=180))
         result = figures(drill.name, log, outputs, dead, (warm, sent_until), fault_at)
         if redelivered:
@@ -68,7 +68,7 @@ def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say:
             checks["redelivered"] = len(redelivered)
             checks["redelivered_emitted_again"] = sum(copies[i] - 1 for i in redelivered)
         if drill.check_raw:
-            on_raw = asyncio.run(raw_bodies(cluster.bootstrap, topics.raw))
+            on_raw = asyncio.run(raw_bodies(rig.stack.kafka, topics.raw))
             checks["accepted_not_on_raw"] = sum(1 for a in log.accepted if a.body not in on_raw)
         result.supervisor_restarts = len(rig.restarts)
         if rig.restarts:

@@ -7,14 +7,20 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    UnknownError,
+)
 
 from pipeline.errors import CxoneRouterError
 from pipeline.kafka.clients import (
     BROKEN_PRODUCER_ERRORS,
     REFUSED_RECORD_ERRORS,
-    producer_config,
+    Connection,
 )
+from pipeline.kafka.diagnose import diagnose
 from pipeline.kafka.headers import Headers
 from pipeline.kafka.topics import missing_topics
 from pipeline.retry import RetryPolicy
@@ -45,7 +51,7 @@ class RecordRefused(BrokerUnavailable):
 class Publisher:
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self._settings = settings
-        self._bootstrap = bootstrap
+        self._kafka = Connection.of(settings, bootstrap)
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._retired: set[asyncio.Task[None]] = set()  # producers being stopped
@@ -57,23 +63,35 @@ class Publisher:
     async def _connect(self) -> None:
         attempt = 0
         while True:
-            producer = AIOKafkaProducer(**producer_config(self._settings, self._bootstrap))
+            producer = self._kafka.pipeline_producer(self._settings)
             try:
                 await producer.start()
             except (KafkaError, OSError) as exc:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                hint = (" (the broker cannot serve an idempotent producer: set "
-                        "CXR_KAFKA_IDEMPOTENCE=false)"
-                        if self._settings.idempotence and isinstance(exc, UnknownError) else "")
-                log.warning("producer cannot start, retrying" + hint,
+                log.warning("producer cannot start, retrying" + await self._hint(exc),
                             extra={"error": repr(exc)})
                 await asyncio.sleep(CONNECT_RETRY.delay(attempt))
                 attempt += 1
                 continue
             self._producer = producer
-            log.info("connected to broker", extra={"bootstrap": self._bootstrap})
+            log.info("connected to broker", extra={"bootstrap": self._kafka.bootstrap})
             return
+
+    async def _hint(self, exc: BaseException) -> str:
+        """What to check, when a setting or an ACL (not an outage) keeps the producer out."""
+        if self._settings.idempotence and isinstance(exc, UnknownError):
+            return " (the broker cannot serve an idempotent producer: set " \
+                   "CXR_KAFKA_IDEMPOTENCE=false)"
+        if isinstance(exc, ClusterAuthorizationFailedError | TopicAuthorizationFailedError):
+            return f" ({self._acl_missing()})"
+        problem = await diagnose(self._kafka)
+        return f" ({problem})" if problem else ""
+
+    def _acl_missing(self) -> str:
+        return (f"ACL missing: {self._kafka.security.principal} may not WRITE the raw topic "
+                f"(an idempotent producer needs it too); an admin grants it with "
+                f"`cxone-router acls --role edge --principal User:NAME --apply`")
 
     async def stop(self) -> None:
         if self._connector is not None:
@@ -98,6 +116,8 @@ class Publisher:
         except (KafkaError, TimeoutError) as exc:
             if isinstance(exc, BROKEN_PRODUCER_ERRORS) and self._producer is producer:
                 self._replace(producer, exc)
+            if isinstance(exc, TopicAuthorizationFailedError):
+                raise BrokerUnavailable(self._acl_missing(), type(exc).__name__) from None
             if isinstance(exc, REFUSED_RECORD_ERRORS):
                 raise RecordRefused(f"broker refused the record: {exc!r}",
                                     type(exc).__name__) from None
@@ -121,7 +141,7 @@ class Publisher:
         if self._producer is None:
             return False, "not connected to the broker"
         try:
-            missing = await asyncio.wait_for(missing_topics(self._bootstrap, topics), 5)
+            missing = await asyncio.wait_for(missing_topics(self._kafka, topics), 5)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("readiness: broker unreachable", extra={"error": repr(exc)})
             return False, "broker unreachable"

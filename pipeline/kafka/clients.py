@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidProducerEpoch,
@@ -16,6 +19,7 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from pipeline.kafka.security import Security
 from pipeline.settings import Settings
 
 
@@ -43,10 +47,43 @@ def record_limit(settings: Settings) -> int:
     return settings.max_body_bytes + RECORD_HEADROOM_BYTES
 
 
-def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Connection:
+    """Where the brokers are and how to reach them (TLS, SASL): the one place every Kafka
+    client of the project is made, so that none connects without the security settings."""
+
+    bootstrap: str
+    security: Security = field(default_factory=Security)
+
+    @classmethod
+    def of(cls, settings: Settings, bootstrap: str | None = None) -> Connection:
+        """`bootstrap` where it is known only at run time (a broker `dev` started); the
+        client certificate is loaded here, so a bad one stops start-up."""
+        security = Security.of(settings)
+        security.ssl_context()
+        return cls(bootstrap or require_bootstrap(settings), security)
+
+    def options(self, **options: Any) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap, **self.security.client_options(),
+                **options}
+
+    def producer(self, **options: Any) -> AIOKafkaProducer:
+        return AIOKafkaProducer(**self.options(**options))
+
+    def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(*topics, **self.options(**options))
+
+    def admin(self, **options: Any) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**self.options(**options))
+
+    def pipeline_producer(self, settings: Settings) -> AIOKafkaProducer:
+        """The pipeline's own writes: acks=all, idempotent on a real cluster."""
+        return self.producer(**producer_config(settings))
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
     """acks=all always; idempotence on for a real cluster (the embedded broker cannot)."""
     return {
-        "bootstrap_servers": bootstrap,
         "acks": "all",
         "enable_idempotence": settings.idempotence,
         "linger_ms": settings.linger_ms,

@@ -9,21 +9,21 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pipeline.kafka.clients import Connection
+
 
 class TopicReader:
     """Reads every partition of some topics from offset 0, accumulating records."""
 
-    def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: Connection, topics: Sequence[str]) -> None:
+        self._kafka = kafka
         self._topics = list(topics)
         self._consumer: AIOKafkaConsumer | None = None
         self.records: list[Any] = []
 
     async def __aenter__(self) -> TopicReader:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        consumer = self._kafka.consumer(group_id=None, enable_auto_commit=False,
+                                        auto_offset_reset="earliest")
         await consumer.start()
         partitions = []
         for topic in self._topics:

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
 from pipeline.errors import CxoneRouterError
+from pipeline.kafka.diagnose import BrokerUnreachableError, start_client
 
 if TYPE_CHECKING:
+    from pipeline.kafka.clients import Connection
     from pipeline.mapping import Normalizer
     from pipeline.routing import Route
 
 log = logging.getLogger(__name__)
 _ALREADY_EXISTS = TopicAlreadyExistsError.errno
-# How long `ensure_topics` tries to reach the brokers before saying it could not.
-CONNECT_TIMEOUT_SECONDS = 15.0
-
-
-class BrokerUnreachableError(CxoneRouterError):
-    """No broker of the bootstrap list answered (down, wrong address, or not Kafka)."""
-
-    retriable = True
 
 
 class TopicsError(CxoneRouterError):
@@ -67,7 +60,7 @@ class Topics:
         ]
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int,
+async def ensure_topics(kafka: Connection, names: Iterable[str], partitions: int,
                         replication_factor: int, max_message_bytes: int | None = None,
                         ) -> list[str]:
     """Create the topics that do not exist yet; return the names created. Idempotent.
@@ -77,17 +70,9 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int,
     configs = {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
     if max_message_bytes is not None:
         configs["max.message.bytes"] = str(max_message_bytes)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        # aiokafka tries each bootstrap host for up to request_timeout_ms: bound the whole.
-        await asyncio.wait_for(admin.start(), CONNECT_TIMEOUT_SECONDS)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        await admin.close()
-        why = (f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
-               if isinstance(exc, TimeoutError) else "no broker answered")
-        raise BrokerUnreachableError(
-            f"cannot reach Kafka at {bootstrap}: {why}; is the address right and the "
-            f"broker up?") from None
+    admin = kafka.admin(request_timeout_ms=10_000)
+    await start_client(admin, kafka)
+    bootstrap = kafka.bootstrap
     try:
         existing = set(await admin.list_topics())
         wanted = [n for n in names if n not in existing]
@@ -100,6 +85,10 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int,
         for name, code, message in (e[:3] for e in response.topic_errors):
             if code == 0:
                 created.append(name)
+            elif code == TopicAuthorizationFailedError.errno:
+                raise TopicsError(f"cannot create topic {name}: this principal may not (ACL "
+                                  f"missing: CREATE on the topic or the cluster); create the "
+                                  f"topics as an admin") from None
             elif code != _ALREADY_EXISTS:
                 raise TopicsError(f"cannot create topic {name} on {bootstrap}: error {code} "
                                   f"{message}")
@@ -112,8 +101,8 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int,
         await admin.close()
 
 
-async def missing_topics(bootstrap: str, names: Iterable[str]) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+async def missing_topics(kafka: Connection, names: Iterable[str]) -> list[str]:
+    admin = kafka.admin(request_timeout_ms=5_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

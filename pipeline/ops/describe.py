@@ -8,6 +8,8 @@ from typing import Any
 
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from pipeline.kafka.clients import Connection
+from pipeline.kafka.diagnose import refuse_unauthorized
 from pipeline.kafka.topics import Topics
 from pipeline.ops.connect import open_admin, open_consumer
 from pipeline.ops.names import short_names
@@ -96,14 +98,16 @@ def retentions(responses: Iterable[Any]) -> dict[str, Retention]:
     return found
 
 
-async def describe(settings: Settings, bootstrap: str, topics: Topics) -> list[TopicInfo]:
+async def describe(settings: Settings, kafka: Connection, topics: Topics) -> list[TopicInfo]:
     """Every pipeline topic, in `Topics.all()` order; one missing on the brokers says so."""
     shorts = {full: short for short, full in short_names(topics).items()}
-    consumer = await open_consumer(settings, bootstrap)
+    consumer = await open_consumer(settings, kafka)
     try:
         cluster = await consumer._client.fetch_all_metadata()
         present = {name: sorted(cluster.partitions_for_topic(name) or ())
                    for name in topics.all()}
+        if unseen := [name for name, parts in present.items() if not parts]:
+            await refuse_unauthorized(consumer._client, unseen, "DESCRIBE", "operator")
         offsets = {name: await counts(consumer, name, parts)
                    for name, parts in present.items() if parts}
     finally:
@@ -111,7 +115,7 @@ async def describe(settings: Settings, bootstrap: str, topics: Topics) -> list[T
     existing = [name for name in offsets]
     kept: dict[str, Retention] = {}
     if existing:
-        admin = await open_admin(bootstrap)
+        admin = await open_admin(kafka)
         try:
             kept = retentions(await admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]))

@@ -28,6 +28,7 @@ from pipeline.ops.dlq import (
 from pipeline.ops.times import FORMS, TimeFormatError, parse_time
 
 if TYPE_CHECKING:
+    from pipeline.kafka.clients import Connection
     from pipeline.ops.dlq import Replay, Skip
     from pipeline.ops.replay import Found
     from pipeline.settings import Settings
@@ -77,18 +78,18 @@ def selector_of(reasons: list[str] | None = None, since: str | None = None,
                     None if key is None else key.encode(), positions, parse_list(ids or []))
 
 
-def _setup() -> tuple[Settings, str, str, str]:
-    """Settings, bootstrap, the DLQ's and the raw topic's names."""
-    from pipeline.kafka.clients import require_bootstrap
+def _setup() -> tuple[Settings, Connection, str, str]:
+    """Settings, the connection, the DLQ's and the raw topic's names."""
+    from pipeline.kafka.clients import Connection
     from pipeline.kafka.topics import Topics
     from pipeline.ops.connect import quiet_kafka_logs
     from pipeline.settings import load_settings
 
     settings = load_settings()
-    bootstrap = require_bootstrap(settings)
+    kafka = Connection.of(settings)
     quiet_kafka_logs()
     topics = Topics(settings.topic_prefix, (), ())  # raw and dlq need no mappings
-    return settings, bootstrap, topics.dlq, topics.raw
+    return settings, kafka, topics.dlq, topics.raw
 
 
 def event_ids(settings: Settings) -> Callable[[DeadLetter], str | None]:
@@ -113,7 +114,7 @@ def event_ids(settings: Settings) -> Callable[[DeadLetter], str | None]:
     return event_id
 
 
-async def _load(settings: Settings, bootstrap: str, dlq: str, selector: Selector,
+async def _load(settings: Settings, kafka: Connection, dlq: str, selector: Selector,
                 event_id: Callable[[DeadLetter], str | None] | None = None,
                 ) -> Found:
     from pipeline.ops.connect import open_consumer
@@ -121,7 +122,7 @@ async def _load(settings: Settings, bootstrap: str, dlq: str, selector: Selector
 
     if selector.ids and event_id is None:
         event_id = event_ids(settings)
-    consumer = await open_consumer(settings, bootstrap)
+    consumer = await open_consumer(settings, kafka)
     try:
         return await dead_letters(consumer, dlq, selector, event_id)
     finally:
@@ -147,8 +148,8 @@ def list_command(reason: Reasons = None, since: Since = None, until: Until = Non
     from pipeline.ops.dlq import group
 
     selector = selector_of(reason, since, until, key)
-    settings, bootstrap, dlq, _ = _setup()
-    letters = asyncio.run(_load(settings, bootstrap, dlq, selector)).letters
+    settings, kafka, dlq, _ = _setup()
+    letters = asyncio.run(_load(settings, kafka, dlq, selector)).letters
     groups = group(letters)
     if json_output:
         _write_json({"topic": dlq, "total": len(letters), "groups": [g.to_json() for g in groups]})
@@ -187,8 +188,8 @@ def show_command(
     position = parse_position(target)
     selector = Selector(positions=frozenset([position])) if position else \
         Selector(ids=frozenset([target.strip()]))
-    settings, bootstrap, dlq, _ = _setup()
-    letters = asyncio.run(_load(settings, bootstrap, dlq, selector)).letters
+    settings, kafka, dlq, _ = _setup()
+    letters = asyncio.run(_load(settings, kafka, dlq, selector)).letters
     if not letters:
         what = f"at {target}" if position else f"with request or event id {target!r}"
         typer.secho(f"no dead letter {what} on {dlq}", fg=typer.colors.RED, err=True)
@@ -267,16 +268,16 @@ def replay_command(
         raise typer.BadParameter("say which dead letters: --reason, --since/--until, --key, "
                                  "--offsets, --ids, or --all for every one",
                                  param_hint="selectors")
-    settings, bootstrap, dlq, raw = _setup()
+    settings, kafka, dlq, raw = _setup()
     event_id = event_ids(settings) if selector.ids else None
-    found = asyncio.run(_load(settings, bootstrap, dlq, selector, event_id))
+    found = asyncio.run(_load(settings, kafka, dlq, selector, event_id))
     letters = found.letters
     replays, skips = plan(letters, settings.dlq_max_attempts, found.superseded)
     unmatched = _unmatched(selector, letters, event_id)
     sent: list[tuple[Replay, Any]] = []
     failed: list[tuple[Replay, BaseException]] = []
     if replays and not dry_run:
-        sent, failed = asyncio.run(_send(settings, bootstrap, raw, replays,
+        sent, failed = asyncio.run(_send(settings, kafka, raw, replays,
                                          progress=not json_output))
     if json_output:
         _write_json(_replay_json(raw, dry_run, replays, sent, skips, failed, unmatched))
@@ -297,7 +298,7 @@ def _unmatched(selector: Selector, letters: list[DeadLetter],
         sorted(selector.ids - {f for f in found if f is not None})
 
 
-async def _send(settings: Settings, bootstrap: str, raw: str, replays: list[Replay],
+async def _send(settings: Settings, kafka: Connection, raw: str, replays: list[Replay],
                 progress: bool) -> tuple[list[tuple[Replay, Any]],
                                          list[tuple[Replay, BaseException]]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -311,7 +312,7 @@ async def _send(settings: Settings, bootstrap: str, raw: str, replays: list[Repl
                    disable=not (progress and console.is_terminal
                                 and len(replays) > PROGRESS_FROM))
     task = bar.add_task("", total=len(replays))
-    producer = await open_producer(settings, bootstrap)
+    producer = await open_producer(settings, kafka)
     try:
         with bar:
             return await send(producer, raw, replays, lambda: bar.advance(task))

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.errors import CxoneRouterError
+from pipeline.kafka.diagnose import refuse_unauthorized
 from pipeline.ops.times import FORMS, TimeFormatError, iso, parse_time, to_ms
 
 StartKind = Literal["beginning", "end", "offset", "time"]
@@ -108,10 +109,13 @@ class Query:
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[int] | None:
-    """The topic's partitions (None when the brokers do not have the topic)."""
+    """The topic's partitions (None when the brokers do not have the topic; an error
+    naming the ACL when they do not let us see it)."""
     cluster = await consumer._client.fetch_all_metadata()
-    found = cluster.partitions_for_topic(topic)
-    return sorted(found) if found else None
+    if found := cluster.partitions_for_topic(topic):
+        return sorted(found)
+    await refuse_unauthorized(consumer._client, [topic], "READ", "operator")
+    return None
 
 
 async def start_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start,

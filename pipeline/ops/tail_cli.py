@@ -14,6 +14,7 @@ from rich.console import Console
 from pipeline.ops.records import Query, StartFormatError, parse_start
 
 if TYPE_CHECKING:
+    from pipeline.kafka.clients import Connection
     from pipeline.settings import Settings
 
 SHORT_NAMES = "raw, voice, chat, sms, email, analytics, crm-sync, notification, dlq"
@@ -46,7 +47,7 @@ def tail_command(
     """Print a topic's records, from --from to the end offsets as they are when it starts
     (then it exits), or for ever with --follow. Reads without a consumer group: it commits
     nothing and moves no worker's offsets."""
-    from pipeline.kafka.clients import require_bootstrap
+    from pipeline.kafka.clients import Connection
     from pipeline.ops.connect import quiet_kafka_logs
     from pipeline.settings import load_settings
 
@@ -55,12 +56,12 @@ def tail_command(
     except StartFormatError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from") from None
     settings = load_settings()
-    bootstrap = require_bootstrap(settings)
+    kafka = Connection.of(settings)
     quiet_kafka_logs()
     query = Query(begin, tuple(partition) if partition else None,
                   key.encode() if key is not None else None, limit, follow)
     try:
-        shown = asyncio.run(_tail(settings, bootstrap, topic, query, json_output))
+        shown = asyncio.run(_tail(settings, kafka, topic, query, json_output))
     except KeyboardInterrupt:  # how --follow ends
         return
     except BrokenPipeError:  # `| head`: the reader left; say nothing more
@@ -71,7 +72,7 @@ def tail_command(
         Console(stderr=True).print(f"[dim]{shown} record{'' if shown == 1 else 's'}[/dim]")
 
 
-async def _tail(settings: Settings, bootstrap: str, name: str, query: Query,
+async def _tail(settings: Settings, kafka: Connection, name: str, query: Query,
                 json_output: bool) -> int:
     from pipeline.ops import render
     from pipeline.ops.connect import open_consumer
@@ -80,11 +81,11 @@ async def _tail(settings: Settings, bootstrap: str, name: str, query: Query,
     from pipeline.stack import topics_for
 
     full = resolve_lazily(name, settings.topic_prefix, lambda: topics_for(settings))
-    consumer = await open_consumer(settings, bootstrap)
+    consumer = await open_consumer(settings, kafka)
     shown = 0
     try:
         if await partitions_of(consumer, full) is None:
-            raise unknown_topic(name, topics_for(settings), bootstrap)
+            raise unknown_topic(name, topics_for(settings), kafka.bootstrap)
         out = sys.stdout.buffer
         console = Console(highlight=False)
         async for record in read(consumer, full, query):

@@ -26,16 +26,16 @@ def topics(ctx: typer.Context) -> None:
     describe` shows their partitions, record counts and retention."""
     if ctx.invoked_subcommand is not None:
         return
-    from pipeline.kafka.clients import record_limit, require_bootstrap
+    from pipeline.kafka.clients import Connection, record_limit
     from pipeline.kafka.topics import ensure_topics
     from pipeline.ops.connect import quiet_kafka_logs
     from pipeline.stack import topics_for
 
     settings = load_settings()
-    bootstrap = require_bootstrap(settings)
+    kafka = Connection.of(settings)
     names = topics_for(settings).all()
     quiet_kafka_logs()
-    created = asyncio.run(ensure_topics(bootstrap, names, settings.partitions,
+    created = asyncio.run(ensure_topics(kafka, names, settings.partitions,
                                         settings.replication_factor, record_limit(settings)))
     for name in names:
         typer.echo(f"{name}\t{'created' if name in created else 'exists'}")
@@ -51,20 +51,20 @@ def describe_command(
     partitions: on the embedded broker it can read low by up to one batch) and retention
     (retention.ms; "broker default" when the topic does not set it). Exit code 1 when a
     topic is missing (run `cxone-router topics`)."""
-    from pipeline.kafka.clients import require_bootstrap
+    from pipeline.kafka.clients import Connection
     from pipeline.ops.connect import quiet_kafka_logs
     from pipeline.ops.describe import describe
     from pipeline.stack import topics_for
 
     settings = load_settings()
-    bootstrap = require_bootstrap(settings)
+    kafka = Connection.of(settings)
     quiet_kafka_logs()
-    infos = asyncio.run(describe(settings, bootstrap, topics_for(settings)))
+    infos = asyncio.run(describe(settings, kafka, topics_for(settings)))
     if json_output:
         sys.stdout.buffer.write(b"".join(orjson.dumps(i.to_json()) + b"\n" for i in infos))
         sys.stdout.flush()
     else:
-        table = Table(title=f"topics on {bootstrap}", title_justify="left")
+        table = Table(title=f"topics on {kafka.bootstrap}", title_justify="left")
         for column, justify in (("topic", "left"), ("short", "left"), ("partitions", "right"),
                                 ("records", "right"), ("retention", "left")):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]

@@ -77,7 +77,7 @@ async def post(stack: Stack, body: bytes | dict[str, Any],
 
 async def read(stack: Stack, topics: Sequence[str], done: Callable[[list[Any]], bool],
                timeout: float = 30) -> list[Any]:
-    async with TopicReader(stack.bootstrap, topics) as reader:
+    async with TopicReader(stack.kafka, topics) as reader:
         return await reader.read_until(done, timeout)
 
 
@@ -87,7 +87,7 @@ def values(records: list[Any], topic: str | None = None) -> list[dict[str, Any]]
 
 async def read_all(stack: Stack, topics: Sequence[str], timeout: float = 30) -> list[Any]:
     """Everything on `topics` up to their current end offsets."""
-    async with TopicReader(stack.bootstrap, topics) as reader:
+    async with TopicReader(stack.kafka, topics) as reader:
         return await reader.read_to_end(timeout)
 
 
@@ -96,12 +96,11 @@ async def wait_caught_up(stack: Stack, timeout: float = 60) -> None:
     import asyncio
     import time
 
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
     # A consumer that names the group but never subscribes only reads its offsets.
-    probe = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap,
-                             group_id=f"{stack.settings.topic_prefix}-router",
-                             enable_auto_commit=False)
+    probe = stack.kafka.consumer(group_id=f"{stack.settings.topic_prefix}-router",
+                                 enable_auto_commit=False)
     await probe.start()
     try:
         partitions = [TopicPartition(stack.topics.raw, p)

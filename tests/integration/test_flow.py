@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import fastjsonschema
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from pipeline.samples import brief, dfo, studio_voice
 from pipeline.stack import Stack
@@ -171,7 +170,7 @@ async def test_unprocessable_events_land_in_the_dlq_with_their_reason(stack: Sta
     for body in (unknown, no_id):
         assert (await post(stack, body)).status_code == 202
     garbage = b"\xff not json at all " + uuid.uuid4().hex.encode()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    producer = stack.kafka.producer(acks="all")
     await producer.start()  # bypasses the edge, as a replay tool or another producer might
     try:
         await producer.send_and_wait(stack.topics.raw, garbage, key=b"garbage",

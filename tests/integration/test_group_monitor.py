@@ -12,19 +12,19 @@ import time
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from agents.group_monitor import GroupMonitor
+from pipeline.kafka.clients import Connection
 from pipeline.kafka.topics import ensure_topics
 from tests.integration.harness import Broker
 
 pytestmark = pytest.mark.integration
 
 
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
+async def _commit(kafka: Connection, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = kafka.consumer(group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(offsets))
@@ -35,11 +35,11 @@ async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]
 
 async def test_lag_is_the_age_of_the_oldest_uncommitted_record(broker: Broker) -> None:
     topic, group = f"lag-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(broker.bootstrap, [topic], 2, 1)
+    kafka = Connection(broker.bootstrap)
+    await ensure_topics(kafka, [topic], 2, 1)
     p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
     now_ms = int(time.time() * 1000)
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all",
-                                linger_ms=50)
+    producer = kafka.producer(acks="all", linger_ms=50)
     await producer.start()
     try:  # ten records one second apart, from two minutes ago, in one batch
         sends = [await producer.send(topic, b"v", partition=0,
@@ -51,9 +51,9 @@ async def test_lag_is_the_age_of_the_oldest_uncommitted_record(broker: Broker) -
             await future
     finally:
         await producer.stop()
-    await _commit(broker.bootstrap, group, {p0: 4, p1: 3})
+    await _commit(kafka, group, {p0: 4, p1: 3})
 
-    monitor = GroupMonitor(broker.bootstrap, group, [topic])
+    monitor = GroupMonitor(kafka, group, [topic])
     await monitor.start()
     try:
         await monitor.check()
@@ -66,7 +66,7 @@ async def test_lag_is_the_age_of_the_oldest_uncommitted_record(broker: Broker) -
         assert lag[p0].seconds(now + 5) == pytest.approx(lag[p0].seconds(now) + 5)
         assert monitor.members == 0  # nobody has joined this group
 
-        await _commit(broker.bootstrap, group, {p0: 10})
+        await _commit(kafka, group, {p0: 10})
         await monitor.check()
         assert [(x.records(), x.seconds(time.time())) for x in monitor.lag.values()] == [
             (0, 0), (0, 0)]

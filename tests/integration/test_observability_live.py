@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from pipeline.observability import dashboards, rules
 from pipeline.observability.prometheus import LocalPrometheus
@@ -75,7 +74,7 @@ async def _traffic(stack: Stack) -> None:
         drifted = brief("interaction.created", f"drift-{i}-{time.time_ns()}", "chat",
                         customer={})  # the customer is gone: customer.identifier missing
         assert (await post(stack, drifted)).status_code == 202
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    producer = stack.kafka.producer(acks="all")
     await producer.start()
     try:  # what a careless replay could put on the raw topic
         await producer.send_and_wait(stack.topics.raw, b"{not json", key=b"broken",

@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -91,7 +91,7 @@ def produce(stack: Stack, topic: str,
             records: list[tuple[bytes | None, bytes, Headers, int | None]]) -> list[Any]:
     """Each (key, value, headers, partition) on its own (one record a batch)."""
     async def go() -> list[Any]:
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+        producer = stack.kafka.producer(acks="all")
         await producer.start()
         try:
             return [await producer.send_and_wait(topic, value, key=key, headers=headers,
@@ -104,7 +104,7 @@ def produce(stack: Stack, topic: str,
 
 def make_topic(stack: Stack, name: str, partitions: int) -> str:
     async def go() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+        admin = stack.kafka.admin()
         await admin.start()
         try:
             await admin.create_topics([NewTopic(name, partitions, 1)])
@@ -116,7 +116,7 @@ def make_topic(stack: Stack, name: str, partitions: int) -> str:
 
 def end_offsets(stack: Stack, topic: str) -> dict[int, int]:
     async def go() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap)
+        consumer = stack.kafka.consumer()
         await consumer.start()
         try:
             tps = [TopicPartition(topic, p) for p in range(stack.settings.partitions)]

@@ -124,7 +124,7 @@ async def test_demo_with_a_wrong_secret_reports_the_401s_and_claims_no_arrival(
         signed: Stack) -> None:
     out = io.StringIO()
     wrong = Signer(load_settings(edge_auth="hmac", edge_hmac_secrets="not-the-secret"))
-    ok = await run_demo(signed.edge_url, signed.bootstrap, signed.topics,
+    ok = await run_demo(signed.edge_url, signed.kafka, signed.topics,
                         Console(file=out, width=200), wrong)
     shown = out.getvalue()
     assert ok is False, shown

@@ -92,9 +92,9 @@ async def test_records_a_broker_refuses_for_good_are_neither_retried_nor_lost(
     release): the edge answers 413 instead of a 503 the sender would retry for ever, and a
     dead letter the DLQ refuses goes there without its body, which the raw topic keeps."""
     stack = make_stack(broker)
-    await ensure_topics(stack.bootstrap, [stack.topics.raw], stack.settings.partitions,
+    await ensure_topics(stack.kafka, [stack.topics.raw], stack.settings.partitions,
                         stack.replication_factor, max_message_bytes=8192)
-    await ensure_topics(stack.bootstrap, [stack.topics.dlq], stack.settings.partitions,
+    await ensure_topics(stack.kafka, [stack.topics.dlq], stack.settings.partitions,
                         stack.replication_factor, max_message_bytes=4096)
     try:
         await asyncio.to_thread(stack.start_all)

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from pipeline.kafka.embedded import free_port
 from pipeline.samples import brief
@@ -92,7 +91,7 @@ def processed(stack: Stack) -> Stack:
             body = brief("interaction.created", f"first-{uuid.uuid4().hex[:10]}", channel)
             assert (await post(stack, body)).status_code == 202
         assert (await post(stack, MALFORMED)).status_code == 400
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+        producer = stack.kafka.producer(acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(stack.topics.raw, MALFORMED, key=b"garbage",
