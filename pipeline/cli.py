@@ -11,13 +11,14 @@ from pipeline.bench.cli import bench_command
 from pipeline.cxone.cli import fake_cxone_command, webhooks_app
 from pipeline.drills.cli import drill_command
 from pipeline.errors import ConfigurationError, CxoneRouterError
+from pipeline.kafka.acls_cli import acls_command
 from pipeline.observability.cli import observability_app
 from pipeline.observability.status import status_command
 from pipeline.ops.dlq_cli import dlq_app
 from pipeline.ops.tail_cli import tail_command
 from pipeline.ops.topics_cli import topics_app
 from pipeline.reprocess import reprocess_command
-from pipeline.settings import load_settings
+from pipeline.settings import Settings, load_settings
 from pipeline.sign_cli import sign_command
 from pipeline.simulate.cli import simulate_command
 
@@ -77,14 +78,42 @@ def dev(
             prometheus=prometheus, broker=broker, kafka_nodes=nodes)
 
 
+def _checked_bootstrap(settings: Settings, role: str) -> str:
+    """The bootstrap, once the brokers took how we connect (TLS, SASL) and said this
+    principal holds the role's ACLs: a wrong password, certificate or a missing ACL stops
+    start-up in one line, instead of a retry loop that looks like an outage. Brokers
+    that do not answer are an outage: start anyway."""
+    import asyncio
+
+    from pipeline.kafka.acls import acls_for, group_of
+    from pipeline.kafka.clients import Connection
+    from pipeline.kafka.diagnose import check_security
+    from pipeline.kafka.permissions import check_permissions
+    from pipeline.kafka.topics import Topics
+    from pipeline.stack import topics_for
+
+    kafka = Connection.of(settings)
+    topics = topics_for(settings) if role == "worker" else Topics(settings.topic_prefix, (), ())
+    app = group_of(settings.topic_prefix)
+
+    async def check() -> None:
+        if not await check_security(kafka, timeout=5.0):
+            return  # no broker answered: an outage, which the processes ride out
+        await check_permissions(kafka, acls_for(role, kafka.security.principal, topics), role,
+                                also=(f"{app}-dedup-changelog", f"{app}-__assignor-__leader")
+                                if role == "worker" else ())
+
+    asyncio.run(check())
+    return kafka.bootstrap
+
+
 @app.command()
 def edge() -> None:
     """Serve the HTTP edge (needs CXR_KAFKA_BOOTSTRAP)."""
     from pipeline.edge.app import serve
-    from pipeline.kafka.clients import require_bootstrap
 
     settings = load_settings()
-    serve(settings, require_bootstrap(settings))
+    serve(settings, _checked_bootstrap(settings, "edge"))
 
 
 @app.command()
@@ -92,10 +121,9 @@ def worker() -> None:
     """Run one Faust worker: dedup, normalize, fan-out (needs CXR_KAFKA_BOOTSTRAP).
     Start more processes to scale; partitions are the unit of scale."""
     from agents.app import run_worker
-    from pipeline.kafka.clients import require_bootstrap
 
     settings = load_settings()
-    run_worker(settings, require_bootstrap(settings))
+    run_worker(settings, _checked_bootstrap(settings, "worker"))
 
 
 app.add_typer(topics_app, name="topics")
@@ -110,6 +138,7 @@ app.command("status")(status_command)
 app.command("drill")(drill_command)
 app.command("reprocess")(reprocess_command)
 app.command("tail")(tail_command)
+app.command("acls")(acls_command)
 
 
 def main() -> None:
