@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -96,6 +97,7 @@ class KafkaNode:
     port: int
     controller_port: int
     folder: Path
+    mtls_port: int = 0  # a secured cluster's SSL listener that requires a client certificate
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -115,18 +117,82 @@ class KafkaNode:
         return self.process.pid if self.process and self.process.poll() is None else None
 
 
+class SecuredKafka:
+    """What makes a cluster secured, as production's are: clients and brokers speak
+    SASL_SSL with SCRAM-SHA-512 (users added when the storage is formatted), a second
+    listener takes clients with a certificate (mutual TLS, principal = the certificate's
+    common name), controllers talk TLS with the brokers' certificate, and the
+    StandardAuthorizer allows nothing without an ACL, but to the super users `admin` and
+    `broker` (the brokers themselves)."""
+
+    MECHANISM = "SCRAM-SHA-512"
+
+    def __init__(self, folder: Path, users: list[str]) -> None:
+        from pipeline.kafka.certificates import LocalCA
+
+        self.ca = LocalCA(folder)
+        self.broker = self.ca.issue("broker", dns_names=("localhost",))
+        self.passwords = {name: secrets.token_hex(16) for name in ["admin", *users]}
+
+    def format_arguments(self) -> list[str]:
+        return [argument for user, password in self.passwords.items()
+                for argument in ("--add-scram",
+                                 f"{self.MECHANISM}=[name={user},password={password}]")]
+
+    def sasl_env(self, user: str) -> dict[str, str]:
+        return {"CXR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "CXR_KAFKA_SASL_MECHANISM": self.MECHANISM, "CXR_KAFKA_SASL_USERNAME": user,
+                "CXR_KAFKA_SASL_PASSWORD": self.passwords[user],
+                "CXR_KAFKA_SSL_CA_FILE": str(self.ca.cert)}
+
+    def mtls_env(self, common_name: str) -> dict[str, str]:
+        pem = self.ca.issue(common_name)
+        return {"CXR_KAFKA_SECURITY_PROTOCOL": "SSL", "CXR_KAFKA_SSL_CA_FILE": str(self.ca.cert),
+                "CXR_KAFKA_SSL_CERT_FILE": str(pem.cert), "CXR_KAFKA_SSL_KEY_FILE": str(pem.key)}
+
+    def listeners(self, host: str, node: KafkaNode) -> list[str]:
+        admin = self.passwords["admin"]
+        return [
+            f"listeners=SASL_SSL://{host}:{node.port},MTLS://{host}:{node.mtls_port},"
+            f"CONTROLLER://{host}:{node.controller_port}",
+            f"advertised.listeners=SASL_SSL://{host}:{node.port},MTLS://{host}:{node.mtls_port}",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name=SASL_SSL",
+            f"sasl.enabled.mechanisms={self.MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={self.MECHANISM}",
+            f"listener.name.sasl_ssl.{self.MECHANISM.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="admin" password="{admin}";',
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.broker.bundle}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.ca.cert}",
+            # SSL listeners (MTLS, CONTROLLER) require a certificate; SASL_SSL does not.
+            "ssl.client.auth=required",
+            "ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/$1/,DEFAULT",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            "super.users=User:admin;User:broker",
+        ]
+
+
 class ApacheKafka:
     """`nodes` combined broker+controller nodes on loopback; `start()` returns once every
     node is serving. With three nodes or more, topics default to replication factor 3 and
     `min.insync.replicas=2`, as in production."""
 
     def __init__(self, nodes: int = 1, folder: Path | None = None,
-                 host: str = "127.0.0.1", ports: list[int] | None = None) -> None:
-        self.host = host
+                 host: str = "127.0.0.1", ports: list[int] | None = None,
+                 users: list[str] | None = None) -> None:
+        """`users`: a secured cluster (see `SecuredKafka`) with these SCRAM users."""
         self.owns_folder = folder is None
         self.folder = folder or Path(tempfile.mkdtemp(prefix="cxr-kafka-"))
+        self.secured = SecuredKafka(self.folder / "tls", users) if users is not None else None
+        # A secured cluster is dialled by the name its certificate carries.
+        self.host = host = "localhost" if self.secured else host
         ports = ports or [free_port(host) for _ in range(nodes)]
-        self.nodes = [KafkaNode(i + 1, ports[i], free_port(host), self.folder / f"node-{i + 1}")
+        self.nodes = [KafkaNode(i + 1, ports[i], free_port(host), self.folder / f"node-{i + 1}",
+                                free_port(host) if self.secured else 0)
                       for i in range(nodes)]
 
     @property
@@ -141,24 +207,48 @@ class ApacheKafka:
     def replication_factor(self) -> int:
         return min(3, len(self.nodes))
 
-    def client_env(self) -> dict[str, str]:
-        """The CXR_* settings a pipeline uses on this cluster: production's."""
-        return {"CXR_KAFKA_BOOTSTRAP": self.bootstrap, "CXR_KAFKA_IDEMPOTENCE": "true",
-                "CXR_REPLICATION_FACTOR": str(self.replication_factor)}
+    @property
+    def mtls_bootstrap(self) -> str:
+        """A secured cluster's listener for clients with a certificate (mutual TLS)."""
+        return ",".join(f"{self.host}:{n.mtls_port}" for n in self.nodes)
+
+    def client_env(self, user: str = "admin") -> dict[str, str]:
+        """The CXR_* settings a pipeline uses on this cluster: production's; on a secured
+        cluster, as `user` (the admin, a super user, unless said otherwise)."""
+        env = {"CXR_KAFKA_BOOTSTRAP": self.bootstrap, "CXR_KAFKA_IDEMPOTENCE": "true",
+               "CXR_REPLICATION_FACTOR": str(self.replication_factor)}
+        if self.secured:
+            env.update(self.secured.sasl_env(user))
+        return env
+
+    def mtls_env(self, common_name: str) -> dict[str, str]:
+        """Settings for a client that proves who it is with a certificate (principal
+        User:<common_name>) on the mutual-TLS listener."""
+        if self.secured is None:
+            raise ApacheKafkaError("mutual TLS needs a secured cluster")
+        env = {k: v for k, v in self.client_env().items() if "_SASL_" not in k}
+        return {**env, **self.secured.mtls_env(common_name),
+                "CXR_KAFKA_BOOTSTRAP": self.mtls_bootstrap}
 
     def properties(self, node: KafkaNode) -> str:
         voters = ",".join(f"{n.node_id}@{self.host}:{n.controller_port}" for n in self.nodes)
         rf, isr = self.replication_factor, min(2, self.replication_factor)
+        if self.secured:
+            listeners = self.secured.listeners(self.host, node)
+        else:
+            listeners = [
+                f"listeners=PLAINTEXT://{self.host}:{node.port},"
+                f"CONTROLLER://{self.host}:{node.controller_port}",
+                f"advertised.listeners=PLAINTEXT://{self.host}:{node.port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+            ]
         return "\n".join([
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://{self.host}:{node.port},"
-            f"CONTROLLER://{self.host}:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{self.host}:{node.port}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            *listeners,
             f"log.dirs={node.data_dir}",
             f"default.replication.factor={rf}",
             f"min.insync.replicas={isr}",
@@ -201,8 +291,9 @@ class ApacheKafka:
             node.folder.mkdir(parents=True, exist_ok=True)
             node.config.write_text(self.properties(node))
             if not (node.data_dir / "meta.properties").exists():
+                scram = self.secured.format_arguments() if self.secured else []
                 self._java(jars, node, ["kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                        "-c", str(node.config)], wait=True)
+                                        "-c", str(node.config), *scram], wait=True)
         marks = {node.node_id: self._launch(jars, node) for node in self.nodes}
         self._wait_started(marks, timeout)
         return self
