@@ -25,7 +25,7 @@ from pipeline.kafka.clients import Connection
 from pipeline.samples import brief
 from pipeline.settings import load_settings
 from pipeline.stack import Stack
-from tests.integration.harness import make_stack, post
+from tests.integration.harness import make_stack, post, scrape
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache]
 
@@ -55,7 +55,7 @@ def connection(env: Mapping[str, str]) -> Connection:
 def stack(cluster: ApacheKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Topics made by the admin; every role's ACLs applied with `acls --apply`; the worker
     and the edge each under their own principal."""
-    running = make_stack(cluster, CXR_REPLICATION_FACTOR="1")
+    running = make_stack(cluster, CXR_REPLICATION_FACTOR="1", CXR_LAG_CHECK_SECONDS="1")
     running.log_dir = tmp_path_factory.mktemp("secured-logs")
     try:
         running.ensure_topics()
@@ -120,6 +120,10 @@ async def test_a_webhook_crosses_the_secured_pipeline_each_part_under_its_own_pr
     assert tail.returncode == 0, tail.stderr
     assert interaction in {orjson.loads(line)["value"]["interactionId"]
                            for line in tail.stdout.splitlines()}
+    # The worker's lag monitor reads its group's offsets under the worker's ACLs too.
+    lag = scrape(stack.worker_metrics["worker"]).series("cxr_consumer_lag_records")
+    assert {dict(s.labels)["partition"] for s in lag} == {
+        str(p) for p in range(stack.settings.partitions)}, lag
 
 
 def test_the_operator_replays_a_dead_letter(stack: Stack, cluster: ApacheKafka) -> None:
