@@ -40,12 +40,14 @@ class Fanout:
         outputs = []
         done: dict[int, bytes] | None = {} if self._shared else None
         for route, topic, plan in self._routes:
-            try:
-                matched = route.matches(record)
-            except Exception as exc:  # noqa: BLE001 - becomes a dead letter, with the route
-                raise RoutingError(f"route {route.name!r}: {type(exc).__name__}: {exc}") from exc
-            if not matched:
-                continue
+            if route.filters:  # a route without filters takes every record
+                try:
+                    matched = route.matches(record)
+                except Exception as exc:  # noqa: BLE001 - a dead letter, naming the route
+                    raise RoutingError(
+                        f"route {route.name!r}: {type(exc).__name__}: {exc}") from exc
+                if not matched:
+                    continue
             if plan is None:
                 outputs.append(Output(topic, key, value, headers))
                 continue

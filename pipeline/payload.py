@@ -6,7 +6,7 @@ CXone posts JSON; Studio's REST action posts form fields by default. Both become
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 import orjson
 
@@ -26,10 +26,23 @@ class UnsupportedMediaType(CxoneRouterError):
     """The content type is neither JSON nor form-encoded."""
 
 
+_KNOWN_TYPES: dict[str, str] = {}  # content type -> media type, for the types seen most
+_KNOWN_TYPES_MAX = 64  # a sender choosing its content types cannot grow it past this
+
+
 def media_type(content_type: str | None) -> str:
     """`application/json; charset=utf-8` -> `application/json`; JSON when absent."""
     if not content_type:
         return JSON
+    known = _KNOWN_TYPES.get(content_type)
+    if known is None:
+        known = _media_type(content_type)  # raises for an unsupported one: never kept
+        if len(_KNOWN_TYPES) < _KNOWN_TYPES_MAX:
+            _KNOWN_TYPES[content_type] = known
+    return known
+
+
+def _media_type(content_type: str) -> str:
     base = content_type.split(";", 1)[0].strip().lower()
     if base == JSON or (base.startswith("application/") and base.endswith("+json")):
         return JSON
@@ -53,11 +66,32 @@ def decode(body: bytes, content_type: str | None, max_form_fields: int = 1000) -
     return value
 
 
+def parse_form(text: str, max_fields: int) -> list[tuple[str, str]]:
+    """`parse_qsl(text, keep_blank_values=True, strict_parsing=False,
+    max_num_fields=max_fields)`, the same pairs and the same error, without its per-field
+    calls: `unquote` returns a text without `%` as it is, so only a text with one goes
+    through it (with parse_qsl's own encoding and errors: UTF-8, replace)."""
+    if text and max_fields < 1 + text.count("&"):
+        raise ValueError("Max number of fields exceeded")
+    pairs = []
+    for field in text.split("&") if text else ():
+        if not field:
+            continue
+        name, _, value = field.partition("=")  # no "=": a blank value, kept
+        name = name.replace("+", " ")
+        value = value.replace("+", " ")
+        if "%" in name:
+            name = unquote(name, encoding="utf-8", errors="replace")
+        if "%" in value:
+            value = unquote(value, encoding="utf-8", errors="replace")
+        pairs.append((name, value))
+    return pairs
+
+
 def _decode_form(body: bytes, max_fields: int) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
-                          max_num_fields=max_fields)
+        pairs = parse_form(text, max_fields)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidPayload(f"invalid form body: {exc}") from None
     fields: dict[str, Any] = {}

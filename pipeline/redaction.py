@@ -145,10 +145,14 @@ class RedactionPlan:
         self._groups = tuple((parent, tuple(steps)) for parent, steps in groups.items())
         self.header = (REDACTED_HEADER,
                        ",".join(f"{f}={a}" for f, a in self.redact).encode())
+        self.apply = _compile_apply(self._groups)  # type: ignore[method-assign,assignment]
 
     def apply(self, record: Mapping[str, Any], value: bytes) -> bytes:
         """The record redacted and serialized; `value` itself when nothing in it is (every
-        field the plan names is absent or null). Copies only the dicts it changes."""
+        field the plan names is absent or null). Copies only the dicts it changes.
+
+        Each plan replaces this with the same steps generated for its fields at start-up
+        (`_compile_apply`); this loop stays as their reference (tests/unit/test_codegen.py)."""
         out: dict[str, Any] | None = None
         for parent, steps in self._groups:
             src = record if parent is None else record.get(parent)
@@ -175,3 +179,37 @@ class RedactionPlan:
 
     def __repr__(self) -> str:
         return f"RedactionPlan({dict(self.redact)})"
+
+
+def _compile_apply(groups: tuple[tuple[str | None, tuple[tuple[str, Action], ...]], ...]
+                   ) -> Callable[[Mapping[str, Any], bytes], bytes]:
+    """`RedactionPlan.apply` for these groups, generated: the same steps in the same order
+    (a dict copied the first time one of its fields changes, the record then serialized
+    once), with no loop over the plan and no call for a drop."""
+    namespace: dict[str, Any] = {"_dumps": orjson.dumps}
+    lines = ["def apply(record, value):", "    out = None"]
+    for g, (parent, steps) in enumerate(groups):
+        src = f"src{g}"
+        lines.append(f"    {src} = record" if parent is None else
+                     f"    {src} = record.get({parent!r})")
+        lines += [f"    if {src}:", "        dst = None"]
+        for i, (leaf, act) in enumerate(steps):
+            copy = ("dst = out" if parent is None else f"dst = out[{parent!r}] = dict({src})")
+            lines += [f"        old = {src}.get({leaf!r})", "        if old is not None:",
+                      "            if dst is None:", "                if out is None:",
+                      "                    out = dict(record)", f"                {copy}"]
+            if act is _remove:
+                lines.append(f"            del dst[{leaf!r}]")
+            elif act is _null:
+                lines.append(f"            dst[{leaf!r}] = None")
+            else:
+                name = f"_act{g}_{i}"
+                namespace[name] = act
+                lines += [f"            new = {name}(old)", "            if new is _REMOVE:",
+                          f"                del dst[{leaf!r}]", "            else:",
+                          f"                dst[{leaf!r}] = new"]
+                namespace["_REMOVE"] = _REMOVE
+    lines.append("    return value if out is None else _dumps(out)")
+    exec(compile("\n".join(lines) + "\n", "<redaction plan>", "exec"), namespace)  # noqa: S102
+    apply: Callable[[Mapping[str, Any], bytes], bytes] = namespace["apply"]
+    return apply

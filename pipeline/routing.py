@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from pipeline.mapping.conditions import compile_all
+from pipeline.mapping.codegen import define
+from pipeline.mapping.conditions import expressions, new_source
 from pipeline.mapping.errors import MappingError
 from pipeline.redaction import parse_redact, redactable_fields
 
@@ -26,7 +27,13 @@ class Route:
     redact: tuple[tuple[str, str], ...] = ()  # (field, action), sorted; empty = the record whole
 
     def matches(self, record: dict[str, Any]) -> bool:
-        return not self.filters or any(f(record) for f in self.filters)
+        filters = self.filters
+        if not filters:
+            return True
+        for f in filters:  # noqa: SIM110 - any(), without a generator per record
+            if f(record):
+                return True
+        return False
 
 
 def _compile_filter(raw: Any, where: str) -> Filter:
@@ -37,16 +44,21 @@ def _compile_filter(raw: Any, where: str) -> Filter:
         raise MappingError(f"{where}: unknown keys {sorted(unknown)}")
     channels = frozenset(raw.get("channels") or ())
     event_types = frozenset(str(t).lower() for t in raw.get("eventTypes") or ())
-    where_all = compile_all(raw.get("where", []), f"{where}.where")
-
-    def matches(record: dict[str, Any]) -> bool:
-        if channels and record.get("channel") not in channels:
-            return False
-        if event_types and str(record.get("eventType") or "").lower() not in event_types:
-            return False
-        return where_all(record)
-
-    return matches
+    conditions = raw.get("where", [])
+    if not isinstance(conditions, list):
+        raise MappingError(f"{where}.where: expected a list of conditions, got {conditions!r}")
+    # one generated function: the channel, then the event type, then each condition, in
+    # order, each only when the ones before held (as the closure and `compile_all` did)
+    source = new_source()
+    tests = []
+    if channels:
+        tests.append(f"doc.get('channel') in {source.constant(channels, '_channels')}")
+    if event_types:
+        tests.append(f"str(doc.get('eventType') or '').lower() in "
+                     f"{source.constant(event_types, '_event_types')}")
+    tests += expressions(conditions, f"{where}.where", source)
+    body = f"return {' and '.join(f'({t})' for t in tests)}" if tests else "return True"
+    return define("matches", "doc", source, [body], f"<{where}>")
 
 
 def load_routes(schemas_dir: Path) -> tuple[Route, ...]:

@@ -27,12 +27,19 @@ def bench_command(
                                   "latency phases."),
     memory_keys: int = typer.Option(1_000_000, "--memory-keys", min=0, help="Distinct dedup "
                                     "keys for the memory phase (0 skips it)."),
+    transform: bool = typer.Option(False, "--transform", help="Only the worker's transform, "
+                                   "in this process, no Kafka: decode, keys, normalize, "
+                                   "fan-out with redaction, per event and per stage, over "
+                                   "--events events (write transform.json in --out)."),
 ) -> None:
     """Measure the edge, one and two workers, end-to-end latency at 1,000 events/s, the
     whole stack as `dev` runs it and the worker's memory, on the embedded broker (or
-    CXR_KAFKA_BOOTSTRAP)."""
+    CXR_KAFKA_BOOTSTRAP). With --transform, only the transform's CPU time per event."""
     if smoke:
         events, seconds, memory_keys = min(events, 2_000), 2.0, min(memory_keys, 2_000)
+    if transform:
+        _transform(out, events, smoke)
+        return
     base = load_settings()
     console = Console(stderr=True)
     command = "cxone-router " + shlex.join(sys.argv[1:])
@@ -65,3 +72,21 @@ def bench_command(
     json_path, md_path = report.write(result, out)
     Console().print(md_path.read_text())
     console.print(f"written: {json_path} and {md_path}")
+
+
+def _transform(out: Path, events: int, smoke: bool) -> None:
+    from dataclasses import asdict
+
+    import orjson
+
+    from pipeline.bench import transform
+
+    console = Console(stderr=True)
+    repeats = 2 if smoke else 5
+    console.print(f"transform: {events:,} events, a warm-up pass, then {repeats} timed passes")
+    result = transform.run(events, repeats=repeats)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "transform.json"
+    path.write_bytes(orjson.dumps(asdict(result), option=orjson.OPT_INDENT_2))
+    Console().print(transform.render(result), highlight=False)
+    console.print(f"written: {path}")

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pipeline.mapping.codegen import Source, define
 from pipeline.mapping.errors import MappingError
 from pipeline.mapping.paths import compile_path
 
@@ -27,46 +28,92 @@ def _fold(value: Any) -> Any:
     return value
 
 
-def compile_condition(spec: Mapping[str, Any], where: str) -> Predicate:
+def _check(spec: Any, where: str) -> str:
+    """The condition's test, once its spec is checked."""
     if not isinstance(spec, Mapping) or "path" not in spec:
         raise MappingError(f"{where}: a condition needs a 'path', got {spec!r}")
     tests = [name for name in _TESTS if name in spec]
     unknown = set(spec) - {"path", *_TESTS}
     if len(tests) != 1 or unknown:
         raise MappingError(f"{where}: a condition has a 'path' and one of {_TESTS}, got {spec!r}")
+    return tests[0]
+
+
+def _expression(spec: Mapping[str, Any], where: str, source: Source) -> str:
+    """A boolean Python expression for the condition over `source`'s document: the tests
+    of the closures it replaced (tests/unit/test_codegen.py keeps them as the reference),
+    in the same order, on the same values."""
+    test = _check(spec, where)
     lookup = compile_path(spec["path"])
-    test = tests[0]
+    value = source.leaf(lookup)
     if test == "exists":
-        wanted = bool(spec["exists"])
-        return lambda doc: (lookup(doc) is not None) is wanted
+        return f"({value} is {'not ' if spec['exists'] else ''}None)"
     if test == "matches":
         try:
             pattern = re.compile(spec["matches"], re.IGNORECASE)
         except re.error as exc:
             raise MappingError(f"{where}: bad regex {spec['matches']!r}: {exc}") from None
-        return lambda doc: isinstance(v := lookup(doc), str) and bool(pattern.search(v))
+        search = source.constant(pattern.search, "_search")
+        return f"(isinstance(_v := {value}, str) and bool({search}(_v)))"
     if test == "equals":
-        target = _fold(spec["equals"])
-        return lambda doc: _fold(lookup(doc)) == target
+        target = source.constant(_fold(spec["equals"]), "_target")
+        return f"(_fold({value}) == {target})"
     values = spec["in"]
     if not isinstance(values, list) or not values:
         raise MappingError(f"{where}: 'in' takes a non-empty list, got {values!r}")
-    allowed = frozenset(_fold(v) for v in values)
+    allowed = source.constant(frozenset(_fold(v) for v in values), "_allowed")
     # a list or an object where a scalar belongs matches nothing (and is not hashable)
-    return lambda doc: isinstance(v := lookup(doc), _SCALARS) and _fold(v) in allowed
+    return (f"(_v.lower() in {allowed} if isinstance(_v := {value}, str) else "
+            f"isinstance(_v, _SCALARS) and _fold(_v) in {allowed})")
+
+
+def new_source() -> Source:
+    """A `Source` over `doc` whose namespace has what condition expressions use."""
+    return Source("doc", {"_fold": _fold, "_SCALARS": _SCALARS})
+
+
+def expressions(specs: list[Any], where: str, source: Source) -> list[str]:
+    """Each condition of `specs` as a boolean expression over `source`'s document."""
+    return [_expression(s, f"{where}[{i}]", source) for i, s in enumerate(specs)]
+
+
+def _predicate(specs: list[Any], where: str, joiner: str, empty: str,
+               name: str) -> Predicate:
+    source = new_source()
+    parts = expressions(specs, where, source)
+    body = f" {joiner} ".join(parts) if parts else empty
+    return define(name, "doc", source, [f"return {body}"], f"<{where}>")
+
+
+def compile_condition(spec: Mapping[str, Any], where: str) -> Predicate:
+    source = Source("doc", {"_fold": _fold, "_SCALARS": _SCALARS})
+    return define("condition", "doc", source, [f"return {_expression(spec, where, source)}"],
+                  f"<{where}>")
 
 
 def compile_all(specs: Any, where: str) -> Predicate:
     """Every condition must hold (an empty list always holds)."""
     if not isinstance(specs, list):
         raise MappingError(f"{where}: expected a list of conditions, got {specs!r}")
-    predicates = [compile_condition(s, f"{where}[{i}]") for i, s in enumerate(specs)]
-    return lambda doc: all(p(doc) for p in predicates)
+    return _predicate(specs, where, "and", "True", "all_of")
 
 
 def compile_any(specs: Any, where: str) -> Predicate:
     """At least one condition must hold."""
     if not isinstance(specs, list) or not specs:
         raise MappingError(f"{where}: expected a non-empty list of conditions, got {specs!r}")
-    predicates = [compile_condition(s, f"{where}[{i}]") for i, s in enumerate(specs)]
-    return lambda doc: any(p(doc) for p in predicates)
+    return _predicate(specs, where, "or", "False", "any_of")
+
+
+def compile_first(groups: list[tuple[Any, Any, str]]) -> Callable[[Any], Any]:
+    """`first(doc)`: the result of the first group any of whose conditions holds, else None;
+    the groups (specs, result, where) in order, as `compile_any` predicates tried in turn
+    would find it, with the nodes their paths share computed once."""
+    source = Source("doc", {"_fold": _fold, "_SCALARS": _SCALARS})
+    body = []
+    for specs, result, where in groups:
+        if not isinstance(specs, list) or not specs:
+            raise MappingError(f"{where}: expected a non-empty list of conditions, got {specs!r}")
+        parts = [_expression(s, f"{where}[{i}]", source) for i, s in enumerate(specs)]
+        body += [f"if {' or '.join(parts)}:", f"    return {source.constant(result, '_result')}"]
+    return define("first", "doc", source, [*body, "return None"], "<first of>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,12 @@ from typing import Any
 import fastjsonschema
 import orjson
 
+from pipeline.mapping.codegen import compile_fill, compile_keys
+from pipeline.mapping.conditions import compile_first
 from pipeline.mapping.errors import MappingError, MissingField, SchemaViolation, UnknownChannel
+from pipeline.mapping.schema_check import ANY, STR, Model, compile_check, compile_model_check
 from pipeline.mapping.spec import ChannelSpec, CommonSpec, compile_field, load_mappings
-from pipeline.mapping.values import as_string, ns_to_iso
+from pipeline.mapping.values import as_string, as_timestamp, ns_to_iso
 from pipeline.mapping.version import mapping_version
 from pipeline.payload import InvalidPayload
 
@@ -28,11 +32,6 @@ class EventKeys:
     event_id: str
 
 
-def _slot(name: str) -> tuple[str | None, str]:
-    parent, _, leaf = name.rpartition(".")
-    return (parent or None), leaf
-
-
 class Normalizer:
     """All mappings, compiled once at start-up; `normalize` is the per-event hot path."""
 
@@ -46,13 +45,23 @@ class Normalizer:
             "interactionId", common.fields["interactionId"], "common.json"
         )
         self._validate = fastjsonschema.compile(record_schema)
+        # True only for a record that certainly validates; else the validator decides. Per
+        # channel, what the mappings cannot make invalid is not checked again per record.
+        generic = compile_check(record_schema) or (lambda record: False)
+        self._valid = {c.channel: compile_model_check(record_schema, _record_model(c))
+                       or generic for c in channels}
         try:
             fastjsonschema.compile(record_schema["properties"]["mappingVersion"])(
                 mapping_version)
         except (KeyError, fastjsonschema.JsonSchemaException) as exc:
             raise MappingError(f"{RECORD_SCHEMA} does not allow mappingVersion "
                                f"{mapping_version!r}: {exc}") from None
-        self._slots = {f.name: _slot(f.name) for c in channels for f in c.fields}
+        self._fill = {c.channel: compile_fill(c.fields, c.source) for c in channels}
+        # every channel's conditions in one function: the nodes their paths share, once
+        self._detect: Callable[[Any], ChannelSpec | None] = (
+            compile_first([(list(c.conditions), c, f"{c.source}: detect") for c in channels])
+            if all(c.conditions for c in channels) else self._detect_in_turn)
+        self._keys = compile_keys(common.idempotency_key, EventKeys, _composite_id)
 
     @classmethod
     def from_dir(cls, schemas_dir: Path) -> Normalizer:
@@ -71,6 +80,10 @@ class Normalizer:
                 for c in self._channels}
 
     def detect(self, payload: dict[str, Any]) -> ChannelSpec | None:
+        """The first channel, in order, any of whose detect conditions holds."""
+        return self._detect(payload)
+
+    def _detect_in_turn(self, payload: dict[str, Any]) -> ChannelSpec | None:
         for spec in self._channels:
             if spec.detect(payload):
                 return spec
@@ -78,13 +91,9 @@ class Normalizer:
 
     def keys(self, payload: dict[str, Any]) -> EventKeys:
         """The payload's own event id when present, else the brief's composite, else a hash."""
-        for lookups in self._common.idempotency_key:
-            parts = [as_string(lookup(payload)) for lookup in lookups]
-            if all(parts):
-                key = "|".join(parts)  # type: ignore[arg-type]
-                if len(parts) == 1:
-                    return EventKeys(key, key)
-                return EventKeys(key, "h-" + hashlib.sha256(key.encode()).hexdigest()[:32])
+        found: EventKeys | None = self._keys(payload)  # by the payload's own fields
+        if found is not None:
+            return found
         try:
             canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # the parser takes 1024 levels, the encoder 255
@@ -128,21 +137,14 @@ class Normalizer:
             "missingFields": [],
         }
         missing = record["missingFields"]
-        for f in spec.fields:
-            value, sets = f.resolve(payload)
-            if value is None:
-                if not f.optional:
-                    missing.append(f.name)
-                continue
-            self._put(record, f.name, value)
-            for name, extra in sets:
-                self._put(record, name, extra)
+        self._fill[spec.channel](payload, record, missing)  # every field, in order
         for name in self._common.required:
             if name in missing:
                 raise MissingField(f"required field {name!r} resolved to nothing ({spec.source})",
                                    spec.channel)
         try:
-            self._validate(record)
+            if not self._valid[spec.channel](record):
+                self._validate(record)  # raises, with the validator's own message
         except fastjsonschema.JsonSchemaException as exc:
             raise SchemaViolation(f"normalized record violates {RECORD_SCHEMA}: {exc}",
                                   spec.channel) from None
@@ -150,6 +152,49 @@ class Normalizer:
         record["mappingVersion"] = self.mapping_version
         return record
 
-    def _put(self, record: dict[str, Any], name: str, value: Any) -> None:
-        parent, leaf = self._slots.get(name) or _slot(name)
-        (record[parent] if parent else record)[leaf] = value
+
+def _composite_id(key: str) -> str:
+    return "h-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _record_model(spec: ChannelSpec) -> Model:
+    """What `Normalizer.normalize` can put in a record of this channel, for the record
+    schema's fast check (pipeline/mapping/schema_check.py): each slot's possible values."""
+    written: dict[str, list[tuple[Any, ...]]] = {}
+    kinds: list[tuple[Any, ...]]
+    for f in spec.fields:
+        for candidate in f.candidates:
+            if candidate.values is not None:
+                kinds = [("const", v) for v in candidate.values.values()]
+            elif f.coerce is as_string or f.coerce is as_timestamp:
+                kinds = [STR]  # `strip() or None`, str(number), "true"; ISO-8601 text
+            else:
+                kinds = [ANY]
+            written.setdefault(f.name, []).extend(kinds)
+            for name, extra in candidate.sets:
+                written.setdefault(name, []).append(("const", extra))
+
+    def slot(name: str) -> tuple[bool, Model]:  # a slot every record has, null by default
+        return True, ("values", [("const", None), *written.get(name, [])])
+
+    context = {name.partition(".")[2]: (False, ("values", kinds))
+               for name, kinds in written.items() if name.startswith("context.")}
+    return ("object", {
+        "schemaVersion": (True, ("values", [("const", SCHEMA_VERSION)])),
+        "eventId": (True, ("values", [ANY])),  # a caller's EventKeys: checked per record
+        "idempotencyKey": (True, ("values", [ANY])),
+        "interactionId": slot("interactionId"),
+        "contactId": slot("contactId"),
+        "channel": (True, ("values", [("const", spec.channel)])),
+        "eventType": slot("eventType"),
+        "direction": slot("direction"),
+        "occurredAt": slot("occurredAt"),
+        "receivedAt": (True, ("values", [STR])),  # ns_to_iso
+        "customer": (True, ("object", {"identifier": slot("customer.identifier"),
+                                       "type": slot("customer.type")})),
+        "context": (True, ("object", context)),
+        "tenant": (True, ("object", {"tenantId": slot("tenant.tenantId"),
+                                     "businessUnitId": slot("tenant.businessUnitId")})),
+        "missingFields": (True, ("array", [("const", f.name) for f in spec.fields
+                                           if not f.optional])),
+    })

@@ -49,19 +49,39 @@ def _plain_steps(node: Any) -> list[str | int] | None:
     return None
 
 
-def _walker(steps: tuple[str | int, ...]) -> Lookup:
-    def walk(doc: Any) -> Any:
-        for step in steps:
-            if isinstance(step, str):
-                if not isinstance(doc, dict):
-                    return _MISSING
-                doc = doc.get(step)
-            else:
-                if not isinstance(doc, list) or not -len(doc) <= step < len(doc):
-                    return _MISSING
-                doc = doc[step]
-            if doc is None:
-                return _MISSING
-        return doc
+STEPS_ATTRIBUTE = "plain_steps"  # on a walker: its steps, for code that inlines them
 
+
+def plain_steps(lookup: Lookup) -> tuple[str | int, ...] | None:
+    """The steps of a lookup `compile_path` made for a plain path; None for jsonpath-ng's."""
+    return getattr(lookup, STEPS_ATTRIBUTE, None)
+
+
+def step_expression(parent: str, step: str | int) -> str:
+    """Python source for one walker step from the variable `parent`: the value, or None (a
+    name on anything but a dict, an index on anything but a list that holds it)."""
+    if isinstance(step, str):
+        return f"{parent}.get({step!r}) if isinstance({parent}, dict) else None"
+    length = f"len({parent}) > {step!r}" if step >= 0 else f"len({parent}) >= {-step!r}"
+    return f"{parent}[{step!r}] if isinstance({parent}, list) and {length} else None"
+
+
+def _walker(steps: tuple[str | int, ...]) -> Lookup:
+    """The walk generated for these steps: one expression per step, no loop. A None on the
+    way stays None to the end (no step takes it), as the loop it replaced returned early."""
+    lines = ["def walk(doc):"]
+    node = "doc"
+    for i, step in enumerate(steps):
+        lines.append(f"    n{i} = {step_expression(node, step)}")
+        node = f"n{i}"
+    lines.append(f"    return {node}")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", f"<path {_expression(steps)}>", "exec"),  # noqa: S102
+         namespace)
+    walk: Lookup = namespace["walk"]
+    setattr(walk, STEPS_ATTRIBUTE, steps)
     return walk
+
+
+def _expression(steps: tuple[str | int, ...]) -> str:
+    return "$" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)

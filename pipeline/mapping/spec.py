@@ -67,6 +67,7 @@ class ChannelSpec:
     detect: Predicate
     fields: tuple[FieldSpec, ...]
     source: str = field(compare=False)
+    conditions: tuple[Any, ...] = field(default=(), compare=False)  # `detect`, as written
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def load_channel(path: Path, common: CommonSpec) -> ChannelSpec:
         detect=compile_any(data.get("detect"), f"{path}: detect"),
         fields=tuple(compile_field(n, raw, str(path)) for n, raw in merged.items()),
         source=str(path),
+        conditions=tuple(data["detect"]),
     )
 
 
