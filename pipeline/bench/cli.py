@@ -27,6 +27,13 @@ def bench_command(
                                   "latency phases."),
     memory_keys: int = typer.Option(1_000_000, "--memory-keys", min=0, help="Distinct dedup "
                                     "keys for the memory phase (0 skips it)."),
+    peers: bool = typer.Option(False, "--peers", help="Only the worker against its peers: "
+                               "the same job on Quix Streams and on a plain aiokafka loop, "
+                               "each in its own process, on a one-node Apache Kafka (or "
+                               "CXR_KAFKA_BOOTSTRAP), --events events; events/s, CPU per "
+                               "1,000 events, identical outputs (write peers.json in "
+                               "--out; exit 1 when the outputs differ). Needs the bench "
+                               "extra: pip install '.[bench]'."),
     transform: bool = typer.Option(False, "--transform", help="Only the worker's transform, "
                                    "in this process, no Kafka: decode, keys, normalize, "
                                    "fan-out with redaction, per event and per stage, over "
@@ -39,6 +46,9 @@ def bench_command(
         events, seconds, memory_keys = min(events, 2_000), 2.0, min(memory_keys, 2_000)
     if transform:
         _transform(out, events, smoke)
+        return
+    if peers:
+        _peers(out, events)
         return
     base = load_settings()
     console = Console(stderr=True)
@@ -72,6 +82,25 @@ def bench_command(
     json_path, md_path = report.write(result, out)
     Console().print(md_path.read_text())
     console.print(f"written: {json_path} and {md_path}")
+
+
+def _peers(out: Path, events: int) -> None:
+    from dataclasses import asdict
+
+    import orjson
+
+    from pipeline.bench.peers import peers_phase
+
+    console = Console(stderr=True)
+    console.print(f"peers: {events:,} events on each candidate, one after the other")
+    result = peers_phase(load_settings(), events)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "peers.json"
+    path.write_bytes(orjson.dumps(asdict(result), option=orjson.OPT_INDENT_2))
+    Console().print(result.to_markdown(), highlight=False)
+    console.print(f"written: {path}")
+    if not result.identical:
+        raise typer.Exit(1)
 
 
 def _transform(out: Path, events: int, smoke: bool) -> None:
