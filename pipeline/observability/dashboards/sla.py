@@ -73,10 +73,10 @@ def error_budgets(slo_file: SloFile) -> PanelBuilder:
         "percentunit", targets, base="red", steps=[(0, "orange"), (0.25, "green")])
 
 
-def _burn_levels(slo_file: SloFile) -> list[tuple[float, str]]:
+def _burn_levels(slo_file: SloFile, slo: Slo) -> list[tuple[float, str]]:
     levels: dict[float, str] = {}
     for alert in sorted(slo_file.burn_rate_alerts, key=lambda a: a.severity == "page"):
-        levels[alert.burn_rate] = "red" if alert.severity == "page" else "orange"
+        levels[alert.burn_rate(slo)] = "red" if alert.severity == "page" else "orange"
     return sorted(levels.items())
 
 
@@ -88,7 +88,7 @@ def burn_rate(slo_file: SloFile, slo: Slo) -> PanelBuilder:
         targets.append(Target(f"{window} (worst channel)" if slo.per_channel else window,
                               f"max({metric})" if slo.per_channel else metric,
                               dashed=window not in long_windows))
-    policy = "; ".join(f"{a.severity} above {number(a.burn_rate)}x over {a.long_window} "
+    policy = "; ".join(f"{a.severity} above {number(a.burn_rate(slo))}x over {a.long_window} "
                        f"and {a.short_window}" for a in slo_file.burn_rate_alerts)
     return timeseries_panel(
         f"Burn rate: {slo.title}",
@@ -96,7 +96,7 @@ def burn_rate(slo_file: SloFile, slo: Slo) -> PanelBuilder:
         "each window of the burn-rate policy: 1 spends it exactly by the end of the window. "
         f"Dashed lines: the short windows. Thresholds: {policy}."
         + (" Select one channel to see it alone." if slo.per_channel else ""),
-        "none", targets, steps=_burn_levels(slo_file))
+        "none", targets, steps=_burn_levels(slo_file, slo))
 
 
 def indicator(slo: Slo) -> PanelBuilder | None:
