@@ -285,13 +285,15 @@ def _operational_alerts(slo_file: SloFile) -> list[dict[str, Any]]:
                "worker is down, stuck, or its metrics port changed.", a.worker_down.for_),
         _alert(slo_file, "CxrLagChecksStopped",
                f"time() - cxr_consumer_lag_checked_timestamp_seconds > {stale}\n"
+               " or cxr_consumer_lag_unknown_partitions > 0\n"
                f' or (up{{job="{worker}"}} == 1 unless on (instance) '
                "cxr_consumer_lag_checked_timestamp_seconds)", "ticket",
                "{{ $labels.instance }} no longer measures consumer lag",
                f"The worker's last successful lag check is older than "
-               f"{a.lag_checks.stale_after}, or it never made one: its lag figures are "
-               "withheld (unknown, not 0), and if every worker is in this state the "
-               "freshness SLO and CxrConsumerLagHigh are blind.", a.lag_checks.for_),
+               f"{a.lag_checks.stale_after}, it never made one, or it could not read some "
+               "partitions: those lag figures are withheld (unknown, not 0), and if every "
+               "worker is in this state the freshness SLO and CxrConsumerLagHigh are blind.",
+               a.lag_checks.for_),
         _alert(slo_file, "CxrProcessingStalled",
                f'(sum(increase(cxr_events_total[{intake.window}])) or on() vector(0)) == 0'
                f" and on() sum(increase({ACCEPTED}[{intake.window}])) >= 1", "page",

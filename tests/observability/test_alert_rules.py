@@ -479,11 +479,14 @@ def test_burn_factors_follow_the_slo_window() -> None:
 
 
 def test_lag_checks_that_stop_raise_a_ticket(promtool: str, tmp_path: Path) -> None:
-    """w1 last measured at minute 10; w2 never measured: neither can vouch for the lag."""
+    """w1 last measured at minute 10; w2 never measured; w3 measures but cannot read a
+    partition from minute 10: none of them can vouch for the lag."""
     checked = "cxr_consumer_lag_checked_timestamp_seconds"
     run(promtool, tmp_path, {
         f'{checked}{{job="cxr-worker",group="g",instance="w1"}}': "0+60x10 600x20",
         f'{checked}{{job="cxr-worker",group="g",instance="w3"}}': "0+60x30",
+        'cxr_consumer_lag_unknown_partitions{job="cxr-worker",group="g",instance="w3"}':
+            "0x10 1x20",
         'up{job="cxr-worker",instance="w1"}': "1x30",
         'up{job="cxr-worker",instance="w2"}': "1x30",
         'up{job="cxr-worker",instance="w3"}': "1x30",
@@ -493,7 +496,9 @@ def test_lag_checks_that_stop_raise_a_ticket(promtool: str, tmp_path: Path) -> N
         at(20, "CxrLagChecksStopped",
            expect("CxrLagChecksStopped", {"job": "cxr-worker", "group": "g",
                                           "instance": "w1"}),
-           expect("CxrLagChecksStopped", {"job": "cxr-worker", "instance": "w2"})),
+           expect("CxrLagChecksStopped", {"job": "cxr-worker", "instance": "w2"}),
+           expect("CxrLagChecksStopped", {"job": "cxr-worker", "group": "g",
+                                          "instance": "w3"})),
     ], groups=("cxr-operations",))
 
 
