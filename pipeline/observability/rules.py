@@ -138,9 +138,9 @@ def _recordings(slo_file: SloFile) -> list[dict[str, Any]]:
     return rules
 
 
-def runbook_anchor(alert: str) -> str:
-    """The GitHub anchor of a `## <alert>` heading."""
-    return re.sub(r"[^a-z0-9-]", "", alert.lower())
+def runbook_anchor(heading: str) -> str:
+    """The GitHub anchor of a `## <heading>` heading (an alert's name, or words)."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-")
 
 
 def _alert(slo_file: SloFile, name: str, expr: str, severity: str, summary: str,

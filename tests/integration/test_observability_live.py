@@ -35,7 +35,7 @@ SLOS = load_slos(Path("schemas"))
 CHANNELS = ("voice", "chat", "sms", "email")
 REMOVED_FIELD = "customer.identifier"
 RATE_INTERVAL = "1m"  # what Grafana's $__rate_interval becomes here
-PROMETHEUS_NAMES = {"up"}  # synthetic series of every scrape
+PROMETHEUS_NAMES = {"up", "ALERTS"}  # synthetic series of every scrape and firing alert
 # Exported only once something failed; the rules read them inside `(... or vector(0))`.
 ABSENT_UNTIL_FAILURE = {"cxr_edge_publish_errors_total"}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool",
