@@ -32,6 +32,9 @@ BURN_RATE = "cxr_slo:burn_rate:{window}"
 BAD_EVENTS = "cxr_slo:sli_bad_events:increase{window}"
 BAD_MINUTES = "cxr_slo:sli_bad_minutes:sum{window}"
 BUDGET_REMAINING = "cxr_slo:error_budget:remaining_ratio"
+BAD_RATE = "cxr_slo:sli_bad:rate5m"
+TOTAL_RATE = "cxr_slo:sli_total:rate5m"
+_DURATION_RE = re.compile(r"\d+[smhdw]")
 FRESHNESS_BREACH = "cxr_slo:freshness_breach:bool"
 PUBLISH_FAILURES = "cxr_edge:publish_failures:ratio_rate{window}"
 RULES_FILE = "compose/prometheus/cxr-rules.yml"
@@ -60,23 +63,50 @@ def _availability_bad(fn: str, window: str) -> str:
             f"(sum({fn}({REFUSED_BY_BROKER}[{window}])) or vector(0)))")
 
 
-def sli_error(slo: Slo, window: str) -> str:
-    """PromQL for the share of bad events (or time) over `window`."""
+def _rates(slo: Slo, window: str) -> tuple[str, str]:
+    """PromQL for an event SLI's bad events and all its events per second over `window`."""
     if slo.kind == "availability":
         bad = _availability_bad("rate", window)
-        return f"{bad} / ({bad} + sum(rate({ACCEPTED}[{window}])))"
+        return bad, f"{bad} + sum(rate({ACCEPTED}[{window}]))"
+    if slo.kind == "latency":
+        assert slo.threshold_seconds is not None
+        bound = le(slo.threshold_seconds)
+        total = f"sum by (channel) (rate(cxr_end_to_end_latency_seconds_count[{window}]))"
+        return (f"{total} - sum by (channel) (rate(cxr_end_to_end_latency_seconds_bucket"
+                f'{{le="{bound}"}}[{window}]))', total)
+    if slo.kind == "dead_letters":
+        return (f'sum(rate(cxr_events_total{{outcome="dead_lettered"}}[{window}]))',
+                f'sum(rate(cxr_events_total{{outcome!="duplicate"}}[{window}]))')
+    raise ValueError(f"{slo.kind} is not an event SLI")
+
+
+def from_recordings(window: str) -> bool:
+    """Whether an SLI over `window` reads the 5-minute recordings instead of raw series:
+    from a day on. A 30-day `rate()` over every worker's series loads 172,800 samples a
+    series at a 15 s scrape, over Prometheus's 50 M limit per query at 20 workers; the
+    recordings are one series per SLO (and channel)."""
+    return seconds(window) >= 86_400
+
+
+def sli_error(slo: Slo, window: str) -> str:
+    """PromQL for the share of bad events (or time) over `window` (a day or more: from
+    the 5-minute recordings of bad and all events)."""
+    if slo.kind == "freshness":
+        return f'avg_over_time({FRESHNESS_BREACH}{{slo="{slo.name}"}}[{window}])'
+    if _DURATION_RE.fullmatch(window) and from_recordings(window):
+        selector = f'{{slo="{slo.name}"}}'
+        return (f"sum_over_time({BAD_RATE}{selector}[{window}]) / "
+                f"sum_over_time({TOTAL_RATE}{selector}[{window}])")
     if slo.kind == "latency":
         assert slo.threshold_seconds is not None
         bound = le(slo.threshold_seconds)
         return (f"1 - (sum by (channel) (rate(cxr_end_to_end_latency_seconds_bucket"
                 f'{{le="{bound}"}}[{window}])) / sum by (channel) '
                 f"(rate(cxr_end_to_end_latency_seconds_count[{window}])))")
-    if slo.kind == "freshness":
-        return f'avg_over_time({FRESHNESS_BREACH}{{slo="{slo.name}"}}[{window}])'
-    if slo.kind == "dead_letters":
-        return (f'sum(rate(cxr_events_total{{outcome="dead_lettered"}}[{window}]))'
-                f' / sum(rate(cxr_events_total{{outcome!="duplicate"}}[{window}]))')
-    raise ValueError(f"unknown SLO kind {slo.kind!r}")
+    bad, total = _rates(slo, window)
+    if slo.kind == "availability":
+        return f"{bad} / ({total})"
+    return f"{bad} / {total}"
 
 
 def bad_name(slo: Slo, window: str) -> str:
@@ -115,6 +145,10 @@ def _recordings(slo_file: SloFile) -> list[dict[str, Any]]:
                                   f"{_number(slo.threshold_seconds or 0)}",
                           "labels": labels})
         windows = list(dict.fromkeys([*slo_file.windows, slo.window]))
+        if slo.kind != "freshness" and any(from_recordings(w) for w in windows):
+            bad, total = _rates(slo, "5m")
+            rules.append({"record": BAD_RATE, "expr": bad, "labels": labels})
+            rules.append({"record": TOTAL_RATE, "expr": total, "labels": labels})
         for window in windows:
             rules.append({"record": SLI_ERROR.format(window=window),
                           "expr": sli_error(slo, window), "labels": labels})

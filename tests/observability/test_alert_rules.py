@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.observability import rules
 from pipeline.observability.prometheus import find_binary
-from pipeline.observability.slo import SloFile, load_slos
+from pipeline.observability.slo import SloFile, load_slos, seconds
 
 SLOS = load_slos(Path("schemas"))
 RULES = rules.rules(SLOS)
@@ -528,3 +528,23 @@ def test_accepted_webhooks_nobody_processes_page(promtool: str, tmp_path: Path) 
         at(ONSET + 10, "CxrProcessingStalled"),
         at(ONSET + 25, "CxrProcessingStalled", expect("CxrProcessingStalled", {})),
     ], groups=("cxr-operations",))
+
+
+# ---- cost at scale ----------------------------------------------------------------------
+
+RANGE = re.compile(r"\b([a-zA-Z_][\w:]*)(\{[^}]*\})?\[(\d+[smhdw])\]")
+
+
+def test_no_rule_reads_raw_series_over_the_slo_window() -> None:
+    """With 20 workers, a 30-day `rate()` over the raw event counters loads 360 series x
+    172,800 samples (15 s scrapes): over Prometheus's 50 M per query, so the budget
+    recording fails exactly when it matters. Windows of a day or more read the 5-minute
+    recordings (one series per SLO and channel); raw ranges stop at the longest burn-rate
+    window's minimum-traffic count (3 d)."""
+    longest = max(seconds(a.long_window) for a in SLOS.burn_rate_alerts)
+    for group in RULES["groups"]:
+        for rule in group["rules"]:
+            for name, _, window in RANGE.findall(rule["expr"]):
+                if ":" not in name:  # a raw series, not a recording
+                    assert seconds(window) <= longest, (rule.get("record") or
+                                                        rule["alert"], name, window)
