@@ -339,11 +339,10 @@ def test_the_first_row_says_whether_something_is_wrong_now(
     assert [a["expr"] for a in annotations] == ['ALERTS{alertstate="firing",alertname=~"Cxr.*"}']
 
 
-def test_every_overview_panel_links_its_runbook_section(
-        docs: dict[str, dict[str, Any]]) -> None:
+def test_every_panel_links_its_runbook_section(docs: dict[str, dict[str, Any]]) -> None:
     runbook = Path("docs/runbook.md").read_text()
     anchors = {rules.runbook_anchor(h) for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
-    for panel in _leaf_panels(docs[SLA]):
+    for panel in _leaf_panels(docs[SLA]) + _leaf_panels(docs[DETAIL]):
         links = panel.get("links") or []
         assert len(links) == 1, panel["title"]
         path, _, anchor = links[0]["url"].partition("#")
