@@ -127,8 +127,12 @@ def bad_count(slo: Slo, window: str) -> str:
                 f"[{window}])) - sum by (channel) (increase("
                 f'cxr_end_to_end_latency_seconds_bucket{{le="{bound}"}}[{window}]))')
     if slo.kind == "freshness":
-        return (f'avg_over_time({FRESHNESS_BREACH}{{slo="{slo.name}"}}[{window}]) * '
-                f"{_number(seconds(window) / 60)}")
+        # Bad evaluations times the evaluation interval, which the last 5 minutes'
+        # count of evaluations gives (300 s / count, in minutes: 5 / count). Not the
+        # breach share times the window: that extrapolates a young deployment's one
+        # bad minute to the whole 3 days.
+        breach = f'{FRESHNESS_BREACH}{{slo="{slo.name}"}}'
+        return f"sum_over_time({breach}[{window}]) * 5 / count_over_time({breach}[5m])"
     if slo.kind == "dead_letters":
         return f'sum(increase(cxr_events_total{{outcome="dead_lettered"}}[{window}]))'
     raise ValueError(f"unknown SLO kind {slo.kind!r}")

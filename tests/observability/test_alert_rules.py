@@ -420,15 +420,13 @@ def test_one_slow_event_on_a_quiet_channel_does_not_page(
 
 def test_a_one_minute_lag_blip_does_not_page(promtool: str, tmp_path: Path) -> None:
     """45 s behind for one minute (a rebalance): a sixtieth of the hour is 17x the
-    freshness budget, but one minute of breach is not an outage. (The page alone is
-    checked: the ticket's 3-day window has only this hour of history, over which one
-    minute is over its 1x.)"""
-    page = 'ALERTS{alertname="CxrFreshnessBudgetBurn",severity="page"}'
-    run(promtool, tmp_path, {LAG: f"0x{HOUR} 45 0x60"},
-        [at(HOUR + 3, "CxrConsumerLagHigh")],
-        [{"expr": page, "eval_time": f"{HOUR + m}m", "exp_samples": []}
-         for m in (1, 2, 5, 30)], groups=SLO_GROUPS)
-
+    freshness budget, but one minute of breach is not an outage: neither page nor ticket
+    (the ticket's 3-day window has only this hour of history, so the breach share alone
+    would be over its 1x)."""
+    run(promtool, tmp_path, {LAG: f"0x{HOUR} 45 0x60"}, [
+        at(HOUR + m, name) for m in (1, 2, 5, 30)
+        for name in ("CxrFreshnessBudgetBurn", "CxrConsumerLagHigh")], groups=(
+            *SLO_GROUPS, "cxr-operations"))
 
 def test_lag_pages_once_per_topic_not_once_per_partition(
         promtool: str, tmp_path: Path) -> None:
