@@ -18,11 +18,15 @@ run: $(STAMP)
 test: $(STAMP) prometheus java
 	$(BIN)/python -m pytest -q
 
-# The observability tests run a real Prometheus; it is a system package, not a Python one.
+# The observability tests run a real Prometheus and Alertmanager; they are system packages,
+# not Python ones.
 prometheus:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  echo "make test needs Prometheus (prometheus and promtool): on Debian or Ubuntu" \
-	       "run 'sudo apt-get install prometheus' (.ci/run does it itself), or put the" \
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
+	  && { command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null; } \
+	  && command -v amtool >/dev/null || { \
+	  echo "make test needs Prometheus (prometheus and promtool) and Alertmanager" \
+	       "(alertmanager and amtool): on Debian or Ubuntu run 'sudo apt-get install" \
+	       "prometheus prometheus-alertmanager' (.ci/run does it itself), or put the" \
 	       "binaries from https://prometheus.io/download/ on the PATH"; exit 1; }
 
 # Half of the integration suite and the fault drills run on Apache Kafka, whose broker's

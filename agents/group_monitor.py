@@ -9,7 +9,13 @@ while a worker is down or the group rebalances; dashboards take `max by (topic, 
 - Lag in seconds: the age of the oldest record not yet processed, i.e. of the record at
   the committed offset, read from the topic itself (end offsets play no part, so it is
   right on both brokers). It is computed at scrape time from that record's timestamp, so
-  it keeps growing while nothing is committed, even if a check fails.
+  it keeps growing while nothing is committed, even if a check fails. A partition with
+  records to process whose record could not be read within the timeout is unknown: no
+  sample (and counted in `cxr_consumer_lag_unknown_partitions`), never 0 ("caught up").
+- Stale figures are withheld: when the last successful check is older than
+  `stale_after_seconds` (three check intervals and some), no lag sample at all, so a
+  worker whose checks fail cannot turn its frozen, growing age into a false breach under
+  `max`; `cxr_consumer_lag_checked_timestamp_seconds` says since when (an alert watches it).
 - Members: DescribeGroups on the worker group.
 """
 
@@ -32,20 +38,24 @@ from pipeline.kafka.clients import Connection
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_SECONDS = 2.0
+STALE_AFTER_CHECKS = 3  # intervals without a successful check before the figures go
+STALE_SLACK_SECONDS = 10.0  # what one check may take (admin requests, the read timeout)
 
 
 @dataclass(slots=True)
 class PartitionLag:
     committed: int
     end: int
-    oldest_unprocessed: float | None  # record timestamp (s); None = nothing unprocessed
+    oldest_unprocessed: float | None  # record timestamp (s); None = none read
 
     def records(self) -> int:
         return max(0, self.end - self.committed)
 
-    def seconds(self, now: float) -> float:
+    def seconds(self, now: float) -> float | None:
+        """The oldest unprocessed record's age; 0 when caught up; None (unknown) when
+        there are records to process but the one at the committed offset was not read."""
         if self.oldest_unprocessed is None:
-            return 0.0
+            return None if self.records() > 0 else 0.0
         return max(0.0, now - self.oldest_unprocessed)
 
 
@@ -58,6 +68,9 @@ class GroupMonitor(Collector):
         self.lag: dict[TopicPartition, PartitionLag] = {}
         self.members: int | None = None
         self.checked_at: float | None = None
+        # beyond this since the last successful check, the lag figures are withheld;
+        # `run` sets it from its interval
+        self.stale_after_seconds = STALE_AFTER_CHECKS * 5 + STALE_SLACK_SECONDS
         self._probe: AIOKafkaConsumer | None = None  # names the group, never joins it
         self._reader: AIOKafkaConsumer | None = None  # no group: reads at committed offsets
         self._admin: AIOKafkaAdminClient | None = None
@@ -89,7 +102,8 @@ class GroupMonitor(Collector):
 
     async def run(self, interval: float) -> None:
         """Check every `interval` seconds until cancelled; a failed check is logged and
-        the previous figures kept (the age goes on growing)."""
+        the previous figures kept (the age goes on growing) until they are stale."""
+        self.stale_after_seconds = STALE_AFTER_CHECKS * interval + STALE_SLACK_SECONDS
         await self.start()
         try:
             while True:
@@ -184,14 +198,25 @@ class GroupMonitor(Collector):
             labels=["group", "topic", "partition"])
         seconds = GaugeMetricFamily(
             "cxr_consumer_lag_seconds", "Age of the oldest record of a partition the worker "
-            "group has not committed yet (0 when caught up)",
+            "group has not committed yet (0 when caught up; no sample when unknown)",
             labels=["group", "topic", "partition"])
-        for tp, lag in sorted(self.lag.items()):
+        fresh = (self.checked_at is not None
+                 and now - self.checked_at <= self.stale_after_seconds)
+        unknown = 0
+        for tp, lag in sorted(self.lag.items()) if fresh else ():
             labels = [self.group, tp.topic, str(tp.partition)]
             records.add_metric(labels, lag.records())
-            seconds.add_metric(labels, lag.seconds(now))
+            age = lag.seconds(now)
+            if age is None:
+                unknown += 1
+            else:
+                seconds.add_metric(labels, age)
         yield records
         yield seconds
+        yield self._group_gauge("cxr_consumer_lag_unknown_partitions", "Partitions with "
+                                "records to process whose oldest one the last check could "
+                                "not read (their age is unknown, not 0)",
+                                unknown if fresh else None)
         yield self._group_gauge("cxr_consumer_group_members", "Members of the worker group "
                                 "(every worker reports the same figure)", self.members)
         yield self._group_gauge("cxr_consumer_lag_checked_timestamp_seconds", "When the lag "

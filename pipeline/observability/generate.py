@@ -16,16 +16,22 @@ PROMETHEUS_CONFIG = "compose/prometheus/prometheus.yml"
 
 
 def prometheus_config(slo_file: SloFile, edge: list[str], workers: list[str],
-                      rule_files: list[str], interval: str = "15s") -> dict[str, object]:
-    """A Prometheus configuration scraping the edge and workers with the rules loaded."""
-    return {
+                      rule_files: list[str], interval: str = "15s",
+                      alertmanagers: list[str] | None = None) -> dict[str, object]:
+    """A Prometheus configuration scraping the edge and workers with the rules loaded,
+    sending alerts to `alertmanagers` (host:port) when given."""
+    config: dict[str, object] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": rule_files,
-        "scrape_configs": [
-            {"job_name": slo_file.scrape.edge_job, "static_configs": [{"targets": edge}]},
-            {"job_name": slo_file.scrape.worker_job, "static_configs": [{"targets": workers}]},
-        ],
     }
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [
+            {"targets": alertmanagers}]}]}
+    config["scrape_configs"] = [
+        {"job_name": slo_file.scrape.edge_job, "static_configs": [{"targets": edge}]},
+        {"job_name": slo_file.scrape.worker_job, "static_configs": [{"targets": workers}]},
+    ]
+    return config
 
 
 def generated(slo_file: SloFile) -> dict[str, str]:

@@ -53,6 +53,8 @@ class LocalPrometheus:
     worker_metrics: list[str]
     interval: str = "1s"
     port: int = 0
+    alertmanagers: list[str] = field(default_factory=list)  # URLs alerts are sent to
+    rules_document: dict[str, Any] | None = None  # instead of the SLO file's rules
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     folder: Path | None = None
 
@@ -70,17 +72,22 @@ class LocalPrometheus:
         self.port = self.port or free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="cxr-prometheus-"))
         rules_path = self.folder / "cxr-rules.yml"
-        rules_path.write_text(rules.to_yaml(rules.rules(self.slo_file), ""))
+        document = self.rules_document or rules.rules(self.slo_file)
+        rules_path.write_text(rules.to_yaml(document, ""))
         config = prometheus_config(
             self.slo_file, [_host_port(self.edge_metrics)],
-            [_host_port(u) for u in self.worker_metrics], [str(rules_path)], self.interval)
+            [_host_port(u) for u in self.worker_metrics], [str(rules_path)], self.interval,
+            [_host_port(u) for u in self.alertmanagers])
         config_path = self.folder / "prometheus.yml"
         config_path.write_text(rules.to_yaml(config, ""))
+        # Alerts evaluated before the Alertmanager is discovered are dropped, and sent again
+        # only after the resend delay (1 m by default): one interval here.
+        resend = [f"--rules.alert.resend-delay={self.interval}"] if self.alertmanagers else []
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [binary, f"--config.file={config_path}",
                  f"--storage.tsdb.path={self.folder / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                 f"--web.listen-address=127.0.0.1:{self.port}", *resend],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

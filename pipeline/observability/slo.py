@@ -68,10 +68,28 @@ class Slo(_Strict):
 
 
 class BurnRateAlert(_Strict):
+    """One pair of windows of the burn-rate policy. The burn rate is not written down: it
+    follows from the share of the SLO window's budget that may go in `long_window`
+    (the workbook's 2 % in 1 h of 30 days is 14.4x; the same 2 % of a 7-day budget, 3.36x).
+    `min_bad_events` is the minimum traffic: the alert also needs that many bad events in
+    `long_window` (minutes of bad time, `min_bad_minutes`, for a freshness SLO), so a
+    quiet channel's one slow event or one 503 does not page."""
+
     severity: Literal["page", "ticket"]
-    burn_rate: float = Field(gt=0)
+    budget_spent: float = Field(gt=0, le=1, description="share of the SLO window's error "
+                                "budget spent over long_window")
     long_window: Duration
     short_window: Duration
+    min_bad_events: int = Field(1, ge=1)
+    min_bad_minutes: float = Field(1, gt=0)
+
+    def burn_rate(self, slo: Slo) -> float:
+        """How many times faster than `slo.window` allows the budget burns when
+        `budget_spent` of it goes in `long_window`."""
+        return round(self.budget_spent * seconds(slo.window) / seconds(self.long_window), 6)
+
+    def min_bad(self, slo: Slo) -> float:
+        return self.min_bad_minutes if slo.kind == "freshness" else self.min_bad_events
 
 
 class LagAge(_Strict):
@@ -84,8 +102,41 @@ class For(_Strict):
 
 
 class DeadLetters(_Strict):
+    """A ticket when dead letters keep coming: more than `per_minute` (averaged over
+    `window`) for `for`. One dead letter alone does not make a rate that lasts."""
+
     window: Duration = "15m"
-    more_than: float = Field(0, ge=0)
+    per_minute: float = Field(0.2, ge=0)
+    for_: Duration = Field("10m", alias="for")
+
+
+class Intake(_Strict):
+    """Webhooks accepted (2xx) falling to nothing over `window` after at least
+    `min_events` in the `baseline` before it, or below `week_ratio` of the same `baseline`
+    a week earlier (when that had `min_events`)."""
+
+    window: Duration = "15m"
+    baseline: Duration = "1h"
+    min_events: int = Field(60, ge=1)
+    week_ratio: float = Field(0.25, gt=0, lt=1)
+    for_: Duration = Field("5m", alias="for")
+
+
+class Share(_Strict):
+    """A share of webhooks (or publishes) over `window`, with at least `min_events` of
+    them, for `for`."""
+
+    share: float = Field(gt=0, le=1)
+    window: Duration = "10m"
+    min_events: int = Field(20, ge=1)
+    for_: Duration = Field("5m", alias="for")
+
+
+class LagChecks(_Strict):
+    """A worker whose last lag check is older than `stale_after`."""
+
+    stale_after: Duration = "1m"
+    for_: Duration = Field("2m", alias="for")
 
 
 class Drift(_Strict):
@@ -99,8 +150,14 @@ class Alerts(_Strict):
     edge_down: For = For()
     edge_not_ready: For = For()
     workers_below_expected: For = For()
+    worker_down: For = For(**{"for": "2m"})
     dead_letters: DeadLetters = DeadLetters()
     drift: Drift = Drift()
+    intake: Intake = Intake()
+    auth_failures: Share = Share(share=0.5)
+    publish_failures: Share = Share(**{"share": 0.05, "window": "5m", "min_events": 5,
+                                       "for": "2m"})
+    lag_checks: LagChecks = LagChecks()
 
 
 class Scrape(_Strict):
@@ -140,10 +197,20 @@ def _check(slo_file: SloFile) -> None:
             raise ValueError(f"slos[{s.name}]: a {s.kind} SLO needs threshold_seconds")
         if s.kind in ("availability", "dead_letters") and s.threshold_seconds is not None:
             raise ValueError(f"slos[{s.name}]: a {s.kind} SLO takes no threshold_seconds")
-    for a in slo_file.burn_rate_alerts:
+    for i, a in enumerate(slo_file.burn_rate_alerts):
         if seconds(a.short_window) >= seconds(a.long_window):
             raise ValueError(f"burn_rate_alerts: short_window {a.short_window} must be "
                              f"shorter than long_window {a.long_window}")
+        for s in slo_file.slos:
+            if seconds(a.long_window) > seconds(s.window):
+                raise ValueError(f"burn_rate_alerts.{i}: long_window {a.long_window} is "
+                                 f"longer than slos[{s.name}]'s window {s.window}")
+            if a.burn_rate(s) * s.error_budget >= 1:
+                raise ValueError(
+                    f"burn_rate_alerts.{i}: spending {a.budget_spent:g} of slos[{s.name}]'s "
+                    f"budget in {a.long_window} takes a burn rate of {a.burn_rate(s):g}, "
+                    f"which its error budget ({s.error_budget:g}) can never reach: lower "
+                    "budget_spent or lengthen long_window")
 
 
 def parse_slos(data: bytes, where: str) -> SloFile:

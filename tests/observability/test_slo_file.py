@@ -37,9 +37,21 @@ def test_the_shipped_file_has_the_four_slos_the_product_promises() -> None:
     (edited(slo={"threshold_seconds": None}), "needs threshold_seconds"),
     (edited(slo={"kind": "speed"}), "slos.1.kind"),
     (edited(slo={"targte": 99}), "slos.1.targte"),
-    (edited(top={"burn_rate_alerts": [{"severity": "page", "burn_rate": 14.4,
+    (edited(top={"burn_rate_alerts": [{"severity": "page", "budget_spent": 0.02,
                                        "long_window": "5m", "short_window": "1h"}]}),
      "must be shorter"),
+    # the factor is derived now: a file that still writes it is told which field is wrong
+    (edited(top={"burn_rate_alerts": [{"severity": "page", "burn_rate": 14.4,
+                                       "long_window": "1h", "short_window": "5m"}]}),
+     "burn_rate_alerts.0.burn_rate: Extra inputs"),
+    # 50 % of a 30-day budget in 1 h is 360x: more than a 99 % SLO's SLI can ever show
+    (edited(top={"burn_rate_alerts": [{"severity": "page", "budget_spent": 0.5,
+                                       "long_window": "1h", "short_window": "5m"}]}),
+     "burn_rate_alerts.0: spending 0.5 of slos[end-to-end-latency]'s budget in 1h takes "
+     "a burn rate of 360"),
+    (edited(top={"burn_rate_alerts": [{"severity": "ticket", "budget_spent": 0.5,
+                                       "long_window": "60d", "short_window": "1d"}]}),
+     "long_window 60d is longer than slos[edge-availability]'s window 30d"),
     (b"{", "not JSON"),
 ])
 def test_a_mistake_names_the_file_and_the_field(data: bytes, message: str) -> None:

@@ -162,15 +162,18 @@ def _widths(count: int, per_line: int) -> list[int]:
     return widths
 
 
-def build_dashboard(uid: str, title: str, description: str,
-                    sections: Sequence[Section]) -> model.Dashboard:
-    """A dashboard of expanded rows, each followed by its panels laid out line by line."""
+def build_dashboard(uid: str, title: str, description: str, sections: Sequence[Section],
+                    annotations: Sequence[dash.AnnotationQuery] = ()) -> model.Dashboard:
+    """A dashboard of expanded rows, each followed by its panels laid out line by line,
+    with `annotations` drawn on its graphs."""
     builder = (dash.Dashboard(title).uid(uid).description(description).tags([TAG])
                .timezone("browser").time("now-1h", "now").refresh("30s")
                .tooltip(model.DashboardCursorSync.CROSSHAIR)
                .with_variable(_datasource_variable()).with_variable(_channel_variable())
                .link(dash.DashboardLink("cxone-router").type(model.DashboardLinkType.DASHBOARDS)
                      .tags([TAG]).as_dropdown(True).include_vars(True).keep_time(True)))
+    for annotation in annotations:
+        builder.annotation(annotation)
     for section in (s for s in sections if s.panels):
         # Panels added to the dashboard after a row sit in that row, which stays expanded;
         # `Row.with_panel` would collapse it.

@@ -19,6 +19,7 @@ from pipeline.observability.dashboards.common import (
     stat_panel,
     timeseries_panel,
 )
+from pipeline.observability.dashboards.sla import runbook
 from pipeline.observability.slo import SloFile
 
 UID = "cxr-pipeline-detail"
@@ -183,18 +184,49 @@ def processes(slo_file: SloFile) -> list[PanelBuilder]:
     ]
 
 
+# The runbook section each panel helps with (by the start of its title).
+RUNBOOK = (
+    ("Webhook answers", "CxrEdgeAvailabilityBudgetBurn"),
+    ("Edge answer and broker ack", "CxrEdgePublishFailing"),
+    ("Edge requests in flight", "CxrEdgeAvailabilityBudgetBurn"),
+    ("Edge broker ready", "CxrEdgeNotReady"),
+    ("Latency by hop", "CxrEndToEndLatencyBudgetBurn"),
+    ("Consumer lag", "CxrConsumerLagHigh"),
+    ("Dead letters", "CxrDeadLetters"),
+    ("Schema drift", "CxrSchemaDrift"),
+    ("Worker group", "CxrWorkersBelowExpected"),
+    ("Assigned partitions", "CxrWorkersBelowExpected"),
+    ("Rebalances", "CxrWorkersBelowExpected"),
+    ("CPU", "CxrWorkerDown"),
+    ("Memory", "CxrWorkerDown"),
+)
+
+
+def _linked(slo_file: SloFile, panels: list[PanelBuilder]) -> list[PanelBuilder]:
+    """Each panel with its runbook section; events and dedup panels with processing's."""
+    out = []
+    for panel in panels:
+        title = panel.build().title or ""
+        heading = next((h for start, h in RUNBOOK if title.startswith(start)),
+                       "CxrProcessingStalled")
+        out.append(runbook(slo_file, panel, heading))
+    return out
+
+
 def dashboard(slo_file: SloFile) -> model.Dashboard:
+    def linked(panels: list[PanelBuilder]) -> list[PanelBuilder]:
+        return _linked(slo_file, panels)
     return build_dashboard(
         UID, TITLE,
         "Where events are in cxone-router, how long each hop takes and what goes wrong. "
         "Generated from schemas/slos.json.",
         [
-            Section("Edge", edge()),
-            Section("Flow", flow(), per_line=3),
-            Section("Latency", latency(), per_line=1),
-            Section("Consumer lag", lag(slo_file)),
-            Section("Data quality", quality()),
-            Section("Workers", workers(slo_file)),
-            Section("Processes", processes(slo_file)),
+            Section("Edge", linked(edge())),
+            Section("Flow", linked(flow()), per_line=3),
+            Section("Latency", linked(latency()), per_line=1),
+            Section("Consumer lag", linked(lag(slo_file))),
+            Section("Data quality", linked(quality())),
+            Section("Workers", linked(workers(slo_file))),
+            Section("Processes", linked(processes(slo_file))),
         ],
     )

@@ -1,4 +1,7 @@
-"""The SLA overview: throughput, latency against its SLO, error budgets, burn rates, SLIs.
+"""The SLA overview: first "is something wrong now" (firing pages and tickets, the burn
+rate of every SLO now, webhooks accepted against events processed), then error budgets,
+throughput, latency against its SLO, SLIs and burn rates. Firing alerts are also drawn as
+annotations on every graph, and each panel links its runbook section.
 
 Targets, thresholds, windows and burn-rate levels come from the SLO file, so editing it
 and generating again changes the panels.
@@ -6,6 +9,7 @@ and generating again changes the panels.
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import dashboard as model
 
 from pipeline.observability.dashboards.common import (
@@ -15,12 +19,20 @@ from pipeline.observability.dashboards.common import (
     Section,
     Target,
     build_dashboard,
+    datasource,
     histogram_quantile,
     number,
     stat_panel,
     timeseries_panel,
 )
-from pipeline.observability.rules import BUDGET_REMAINING, BURN_RATE, sli_error
+from pipeline.observability.rules import (
+    ACCEPTED,
+    BUDGET_REMAINING,
+    BURN_RATE,
+    FAILED,
+    runbook_anchor,
+    sli_error,
+)
 from pipeline.observability.slo import Slo, SloFile
 
 UID = "cxr-sla-overview"
@@ -34,6 +46,62 @@ def _selector(slo: Slo) -> str:
 
 def _objective(slo: Slo) -> str:
     return f"{number(slo.target)} % over {slo.window}"
+
+
+FIRING = 'ALERTS{alertstate="firing",alertname=~"Cxr.*"}'
+
+
+def runbook(slo_file: SloFile, panel: PanelBuilder, heading: str) -> PanelBuilder:
+    """`panel` with a link to the runbook's section `heading` (the alerts' own link)."""
+    return panel.links([dash.DashboardLink(f"Runbook: {heading}")
+                        .type(model.DashboardLinkType.LINK)
+                        .url(f"{slo_file.runbook}#{runbook_anchor(heading)}")
+                        .target_blank(True)])
+
+
+def firing(slo_file: SloFile) -> PanelBuilder:
+    return runbook(slo_file, stat_panel(
+        "Firing alerts",
+        "Alerts firing now, by severity: a page means act now, a ticket within a working "
+        "day. Which ones: the red marks on the graphs (hover), or Alertmanager's UI.",
+        "none",
+        [Target(label, f'count({FIRING[:-1]},severity="{severity}"}}) or vector(0)')
+         for label, severity in (("pages", "page"), ("tickets", "ticket"))],
+        steps=[(1, "red")]), "Runbook: cxone-router alerts")
+
+
+def _now_levels(slo_file: SloFile) -> list[tuple[float, str]]:
+    """The burn-rate colours, when every SLO shares them (the same window)."""
+    levels = {tuple(_burn_levels(slo_file, s)) for s in slo_file.slos}
+    return list(levels.pop()) if len(levels) == 1 else [(1, "orange")]
+
+
+def burn_now(slo_file: SloFile) -> PanelBuilder:
+    window = min((a.long_window for a in slo_file.burn_rate_alerts if a.severity == "page"),
+                 key=lambda w: slo_file.windows.index(w), default=slo_file.windows[0])
+    targets = [Target(s.title + (" (worst channel)" if s.per_channel else ""),
+                      f'max({BURN_RATE.format(window=window)}{{slo="{s.name}"}})')
+               for s in slo_file.slos]
+    return runbook(slo_file, stat_panel(
+        f"Burn rate now ({window})",
+        f"How many times faster than its window allows each SLO spends its error budget, "
+        f"over the last {window}: 1 spends it exactly by the end of the window; orange "
+        "and red are the ticket's and the page's thresholds (a page also needs a minimum "
+        "of bad events). Empty: no traffic in the window.", "none", targets,
+        steps=_now_levels(slo_file)), "Burn-rate alerts")
+
+
+def intake(slo_file: SloFile) -> PanelBuilder:
+    return runbook(slo_file, timeseries_panel(
+        "Intake versus processed",
+        "Webhooks the edge accepted (2xx) against raw events the workers handled, per "
+        "second; refused are the answers that lose the sender's event (5xx, 429, 499). "
+        "Accepted falling to nothing: CXone stopped sending (CxrWebhookIntakeStopped); "
+        "processed falling behind accepted: workers stuck or too few (lag).", "reqps",
+        [Target("accepted", f"sum(rate({ACCEPTED}[{RATE}]))"),
+         Target("processed", f"sum(rate(cxr_events_total[{RATE}]))"),
+         Target("refused", f"sum(rate({FAILED}[{RATE}]))", dashed=True)]),
+        "CxrWebhookIntakeStopped")
 
 
 def throughput() -> PanelBuilder:
@@ -73,10 +141,10 @@ def error_budgets(slo_file: SloFile) -> PanelBuilder:
         "percentunit", targets, base="red", steps=[(0, "orange"), (0.25, "green")])
 
 
-def _burn_levels(slo_file: SloFile) -> list[tuple[float, str]]:
+def _burn_levels(slo_file: SloFile, slo: Slo) -> list[tuple[float, str]]:
     levels: dict[float, str] = {}
     for alert in sorted(slo_file.burn_rate_alerts, key=lambda a: a.severity == "page"):
-        levels[alert.burn_rate] = "red" if alert.severity == "page" else "orange"
+        levels[alert.burn_rate(slo)] = "red" if alert.severity == "page" else "orange"
     return sorted(levels.items())
 
 
@@ -88,7 +156,7 @@ def burn_rate(slo_file: SloFile, slo: Slo) -> PanelBuilder:
         targets.append(Target(f"{window} (worst channel)" if slo.per_channel else window,
                               f"max({metric})" if slo.per_channel else metric,
                               dashed=window not in long_windows))
-    policy = "; ".join(f"{a.severity} above {number(a.burn_rate)}x over {a.long_window} "
+    policy = "; ".join(f"{a.severity} above {number(a.burn_rate(slo))}x over {a.long_window} "
                        f"and {a.short_window}" for a in slo_file.burn_rate_alerts)
     return timeseries_panel(
         f"Burn rate: {slo.title}",
@@ -96,7 +164,7 @@ def burn_rate(slo_file: SloFile, slo: Slo) -> PanelBuilder:
         "each window of the burn-rate policy: 1 spends it exactly by the end of the window. "
         f"Dashed lines: the short windows. Thresholds: {policy}."
         + (" Select one channel to see it alone." if slo.per_channel else ""),
-        "none", targets, steps=_burn_levels(slo_file))
+        "none", targets, steps=_burn_levels(slo_file, slo))
 
 
 def indicator(slo: Slo) -> PanelBuilder | None:
@@ -111,7 +179,8 @@ def indicator(slo: Slo) -> PanelBuilder | None:
             [Target("oldest unprocessed record", "max(cxr_consumer_lag_seconds)")],
             steps=[(threshold, "red")])
     if slo.kind in ("availability", "dead_letters"):
-        what = ("Share of webhooks the edge answered without a 5xx"
+        what = ("Share of webhooks the edge answered 2xx rather than 5xx, 429, 499 or a "
+                "broker-refused 413"
                 if slo.kind == "availability"
                 else "Share of events (duplicates aside) that reached their channel topic "
                      "rather than the dead-letter topic")
@@ -123,14 +192,24 @@ def indicator(slo: Slo) -> PanelBuilder | None:
 
 
 def dashboard(slo_file: SloFile) -> model.Dashboard:
-    indicators = [p for p in (indicator(s) for s in slo_file.slos) if p is not None]
+    indicators = [runbook(slo_file, p, s.alert_name) for p, s in
+                  ((indicator(s), s) for s in slo_file.slos) if p is not None]
     return build_dashboard(
         UID, TITLE,
-        "Is cxone-router meeting its SLOs? Generated from schemas/slos.json.",
+        "Is something wrong now, and is cxone-router meeting its SLOs? Generated from "
+        "schemas/slos.json.",
         [
-            Section("Error budgets", [error_budgets(slo_file)], per_line=1, height=6),
-            Section("Traffic and latency", [throughput(), latency(slo_file)]),
+            Section("Now", [firing(slo_file), burn_now(slo_file), intake(slo_file)],
+                    per_line=3, height=6),
+            Section("Error budgets", [runbook(slo_file, error_budgets(slo_file),
+                                              "Burn-rate alerts")], per_line=1, height=6),
+            Section("Traffic and latency", [
+                runbook(slo_file, throughput(), "CxrProcessingStalled"),
+                runbook(slo_file, latency(slo_file), "CxrEndToEndLatencyBudgetBurn")]),
             Section("Service level indicators", indicators, per_line=3),
-            Section("Burn rates", [burn_rate(slo_file, s) for s in slo_file.slos]),
+            Section("Burn rates", [runbook(slo_file, burn_rate(slo_file, s), s.alert_name)
+                                   for s in slo_file.slos]),
         ],
+        annotations=[dash.AnnotationQuery().name("Firing alerts").datasource(datasource())
+                     .enable(True).icon_color("red").expr(FIRING)],
     )
