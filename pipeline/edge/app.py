@@ -151,6 +151,8 @@ class Edge:
     async def check_ready(self) -> None:
         try:
             ready = await self.publisher.ready([self.topics.raw])
+            if ready[0]:
+                ready = await self._check_replicas()
         except Exception as exc:  # noqa: BLE001 - the watch must outlive any one check
             log.warning("readiness check failed", extra={"error": repr(exc)})
             ready = (False, "readiness check failed")
@@ -158,6 +160,18 @@ class Edge:
             log.info("readiness changed", extra={"ready": ready[0], "detail": ready[1]})
         self.ready = ready
         self.metrics.broker_ready.set(1 if ready[0] else 0)
+
+    async def _check_replicas(self) -> tuple[bool, str]:
+        """Not ready when no partition of the raw topic can take a write (all under
+        min.insync.replicas: every publish would be 503); some under it, or under-
+        replicated, show in the gauges (and their alerts), the edge still serving the
+        partitions that can."""
+        replicas = await self.publisher.replicas(self.topics.raw)
+        self.metrics.raw_under_replicated.set(replicas.under_replicated)
+        self.metrics.raw_under_min_isr.set(replicas.under_min_isr)
+        if replicas.partitions and replicas.under_min_isr == replicas.partitions:
+            return False, "every raw partition is under min.insync.replicas"
+        return True, "ok"
 
     async def watch_readiness(self) -> None:
         """Keep `/readyz` and `cxr_edge_broker_ready` (for the not-ready alert) current."""

@@ -55,6 +55,13 @@ class EdgeMetrics:
         self.broker_ready = Gauge(
             "cxr_edge_broker_ready", "1 when the broker answers and the raw topic exists "
             "(checked every few seconds), else 0", registry=r)
+        self.raw_under_replicated = Gauge(
+            "cxr_edge_raw_partitions_under_replicated", "Partitions of the raw topic with "
+            "fewer in-sync replicas than replicas (checked with readiness)", registry=r)
+        self.raw_under_min_isr = Gauge(
+            "cxr_edge_raw_partitions_under_min_isr", "Partitions of the raw topic with fewer "
+            "in-sync replicas than min.insync.replicas: every write to them is refused "
+            "(checked with readiness)", registry=r)
         self._answers: dict[tuple[str, int], tuple[Any, Any]] = {}
         for status in WEBHOOK_STATUSES:
             self.answer(WEBHOOK, int(status))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -46,6 +48,23 @@ class RecordRefused(BrokerUnavailable):
     sent again it is refused again, so the sender must not retry it."""
 
     retriable = False
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """The raw topic's partitions, and how many lack in-sync replicas."""
+
+    partitions: int
+    under_replicated: int
+    under_min_isr: int
+
+    @classmethod
+    def of(cls, partitions: list[dict[str, Any]], min_isr: int) -> Replicas:
+        """From the brokers' metadata (`describe_topics`' partitions)."""
+        isr = [len(p["isr"]) for p in partitions]
+        return cls(len(partitions),
+                   sum(1 for p, n in zip(partitions, isr, strict=True) if n < len(p["replicas"])),
+                   sum(1 for n in isr if n < min_isr))
 
 
 class Publisher:
@@ -148,3 +167,15 @@ class Publisher:
         if missing:
             return False, f"{len(missing)} topic(s) missing"
         return True, "ok"
+
+    async def replicas(self, topic: str) -> Replicas:
+        """How the topic's partitions stand with their in-sync replicas; the topics'
+        `min.insync.replicas` is what `topics` sets: 2 from replication factor 3."""
+        admin = self._kafka.admin(request_timeout_ms=5_000)
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            (found,) = await asyncio.wait_for(admin.describe_topics([topic]), 5)
+        finally:
+            await admin.close()
+        min_isr = 2 if self._settings.replication_factor >= 3 else 1
+        return Replicas.of(found["partitions"], min_isr)

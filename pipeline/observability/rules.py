@@ -276,6 +276,19 @@ def _edge_alerts(slo_file: SloFile) -> list[dict[str, Any]]:
                f"Over {_number(auth.share * 100)}% of webhooks were answered 401/403 over the "
                f"last {auth.window}: a signing secret or token rotated on one side only. "
                "CXone retries, then drops what it could not deliver.", auth.for_),
+        _alert(slo_file, "CxrRawTopicUnderReplicated",
+               "max(cxr_edge_raw_partitions_under_replicated) > 0", "ticket",
+               "Raw topic partitions are under-replicated ({{ $value }})",
+               "Some partitions of the raw topic have fewer in-sync replicas than replicas: a "
+               "broker is down or lagging. Writes still succeed while min.insync.replicas "
+               "holds; one more broker lost and they are refused.",
+               a.raw_under_replicated.for_),
+        _alert(slo_file, "CxrRawTopicUnderMinIsr",
+               "max(cxr_edge_raw_partitions_under_min_isr) > 0", "page",
+               "Raw topic partitions refuse writes: under min.insync.replicas ({{ $value }})",
+               "Some partitions of the raw topic have fewer in-sync replicas than "
+               "min.insync.replicas: every webhook keyed to them is answered 503 (the edge "
+               "stays ready while any partition takes writes).", a.raw_under_min_isr.for_),
         _alert(slo_file, "CxrEdgePublishFailing", failing, "page",
                "The broker fails the edge's writes ({{ $labels.error }})",
                f"More than {_number(publish.share * 100)}% of the edge's writes to the raw "

@@ -158,6 +158,8 @@ class Alerts(_Strict):
     publish_failures: Share = Share(**{"share": 0.05, "window": "5m", "min_events": 5,
                                        "for": "2m"})
     lag_checks: LagChecks = LagChecks()
+    raw_under_replicated: For = For(**{"for": "5m"})
+    raw_under_min_isr: For = For(**{"for": "1m"})
 
 
 class Scrape(_Strict):

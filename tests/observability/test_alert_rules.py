@@ -526,6 +526,28 @@ def test_writes_failing_under_min_insync_replicas_page(promtool: str, tmp_path: 
     ], groups=("cxr-slo-recordings", "cxr-edge"))
 
 
+def test_a_broker_down_tickets_under_replication_and_a_second_pages_refused_writes(
+        promtool: str, tmp_path: Path) -> None:
+    """One broker of three down: writes still succeed but the raw topic is under-replicated
+    (a ticket after 5 minutes, not a page); a second down: partitions under
+    min.insync.replicas refuse writes (a page after a minute). A blip of a minute raises
+    nothing. The edge stays ready all along (some partitions still take writes)."""
+    edge = '{job="cxr-edge",instance="e:8080"}'
+    run(promtool, tmp_path, {
+        f"cxr_edge_raw_partitions_under_replicated{edge}": "0x10 6x2 0x8 4x30",
+        f"cxr_edge_raw_partitions_under_min_isr{edge}": "0x40 2x20",
+        f"cxr_edge_broker_ready{edge}": "1x60",
+    }, [
+        at(13, "CxrRawTopicUnderReplicated"),  # the three-minute blip: nothing
+        at(26, "CxrRawTopicUnderReplicated"),  # under-replicated for 3 minutes: not yet
+        at(29, "CxrRawTopicUnderReplicated",
+           expect("CxrRawTopicUnderReplicated", {}, "4")),
+        at(40, "CxrRawTopicUnderMinIsr"),
+        at(42, "CxrRawTopicUnderMinIsr", expect("CxrRawTopicUnderMinIsr", {}, "2")),
+        at(42, "CxrEdgeNotReady"),
+    ], groups=("cxr-edge",))
+
+
 def test_accepted_webhooks_nobody_processes_page(promtool: str, tmp_path: Path) -> None:
     """Workers alive and in the group but stuck, their lag checks failing too: the
     processed count stops while intake goes on."""
