@@ -51,9 +51,15 @@ def _media_type(content_type: str) -> str:
     raise UnsupportedMediaType(f"unsupported content type {base!r}; send {JSON} or {FORM}")
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def decode(body: bytes, content_type: str | None, max_form_fields: int = 1000) -> dict[str, Any]:
-    """Parse a body into a JSON object, or raise InvalidPayload saying why."""
+    """Parse a body into a JSON object, or raise InvalidPayload saying why. A UTF-8
+    byte-order mark before JSON is ignored (RFC 8259 §8.1: .NET senders write one)."""
     kind = media_type(content_type)
+    if body.startswith(UTF8_BOM):
+        body = body[3:]
     if kind == FORM and not body.lstrip().startswith(b"{"):
         return _decode_form(body, max_form_fields)
     # JSON, or JSON sent with Studio's default form content type (a common script slip)

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +26,7 @@ from pipeline.edge import WEBHOOK_PATH
 from pipeline.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
 from pipeline.edge.auth import Unauthorized, build_auth
 from pipeline.edge.body import BodyTooLarge, read_capped
+from pipeline.edge.encoding import ACCEPTED, UnsupportedEncoding, codings, decoded
 from pipeline.edge.metrics import EdgeMetrics, handler_of
 from pipeline.edge.openapi import OPENAPI_PATH, document_bytes
 from pipeline.edge.protocol import guarded_protocol
@@ -86,18 +88,24 @@ class Edge:
         if auth is None and self._over_rate():
             return _RATE_LIMITED
         content_type = asked.get("content-type")
+        limit = self.settings.max_body_bytes
         try:
             media_type(content_type)
+            applied = codings(asked.get("content-encoding"))
             if auth is not None:  # credentials and a signature's form, before the body
                 auth.before_body(asked)
-            body = await read_capped(request, self.settings.max_body_bytes)
+            body = await read_capped(request, limit)
             if auth is not None:
-                if auth.after_body is not None:  # over the raw bytes, before parsing
+                if auth.after_body is not None:  # over the bytes sent, before decoding
                     auth.after_body(asked, body)
                 if self._over_rate():
                     return _RATE_LIMITED
+            if applied:
+                body = decoded(body, applied, limit)
             payload = decode(body, content_type, self.settings.max_form_fields)
             keys = self.normalizer.keys(payload)
+        except UnsupportedEncoding as exc:
+            return _error(415, str(exc), {"Accept-Encoding": ACCEPTED})
         except UnsupportedMediaType as exc:
             return _error(415, str(exc))
         except BodyTooLarge as exc:
@@ -228,9 +236,16 @@ def create_app(settings: Settings, bootstrap: str,
     admin_routes = edge.admin_routes()
     public_routes = [Route(WEBHOOK_PATH, edge.receive, methods=["POST"]),
                      *(admin_routes[:1] if admin_socket is not None else admin_routes)]
-    app = Starlette(routes=public_routes, lifespan=lifespan)
+    app = Starlette(routes=public_routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error})
     app.state.edge = edge
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (404, 405 with its Allow header) in the edge's JSON."""
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail, dict(exc.headers or {}))
 
 
 def asgi_app(app: Starlette) -> ASGIApp:

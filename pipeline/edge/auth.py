@@ -98,10 +98,14 @@ def _hmac(settings: Settings) -> Authenticator:
             except ValueError:
                 sent = math.nan
             if not math.isfinite(sent):  # nan compares false with everything: no window
-                raise Unauthorized(f"missing or invalid {timestamp_label} header")
+                raise Unauthorized(
+                    f"missing or invalid {timestamp_label} header: send the Unix time of "
+                    f"the request in seconds or milliseconds (e.g. {int(time.time())})")
             sent = sent / 1000 if sent > 1e11 else sent  # seconds or milliseconds
             if abs(time.time() - sent) > tolerance:
-                raise Unauthorized("timestamp outside the accepted window")
+                raise Unauthorized(
+                    f"{timestamp_label} is more than {tolerance:g} s from the edge's clock: "
+                    f"send the Unix time of the request in seconds or milliseconds")
 
     def after_body(headers: Headers, body: bytes) -> None:
         digest = digest_of(headers)

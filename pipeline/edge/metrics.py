@@ -14,12 +14,14 @@ from pipeline.edge import WEBHOOK_PATH
 from pipeline.metrics import latency_buckets, new_registry
 
 WEBHOOK = "webhook"
-HANDLERS = {WEBHOOK_PATH: WEBHOOK, "/healthz": "healthz", "/readyz": "readyz",
-            "/metrics": "metrics"}
+# A trailing slash is the same webhook (a sender's base URL ending in "/"), not a redirect
+HANDLERS = {WEBHOOK_PATH: WEBHOOK, WEBHOOK_PATH + "/": WEBHOOK, "/healthz": "healthz",
+            "/readyz": "readyz", "/metrics": "metrics"}
 OTHER = "other"
 # Answers the webhook handler gives, created at start-up so rates exist from the first
 # scrape (a counter that appears at 1 hides its first increase from rate()).
-WEBHOOK_STATUSES = ("202", "400", "401", "408", "413", "415", "429", "431", "500", "503")
+WEBHOOK_STATUSES = ("202", "400", "401", "408", "413", "415", "429", "431", "499", "500",
+                    "503")
 
 
 def handler_of(path: str) -> str:
