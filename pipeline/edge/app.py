@@ -104,10 +104,8 @@ class Edge:
                 body = decoded(body, applied, limit)
             payload = decode(body, content_type, self.settings.max_form_fields)
             keys = self.normalizer.keys(payload)
-        except UnsupportedEncoding as exc:
+        except (UnsupportedEncoding, UnsupportedMediaType) as exc:
             return _error(415, str(exc), {"Accept-Encoding": ACCEPTED})
-        except UnsupportedMediaType as exc:
-            return _error(415, str(exc))
         except BodyTooLarge as exc:
             return _error(413, str(exc))  # what follows is read and dropped, for a while
         except Unauthorized as exc:

@@ -178,11 +178,16 @@ def _webhook_responses(s: Settings) -> dict[str, Any]:
             "(CXR_EDGE_BODY_TIMEOUT_SECONDS), e.g. shorter than its Content-Length; the "
             "connection is closed.", retry=True),
         "413": _answer(
-            f"The body is over {s.max_body_bytes} bytes (CXR_MAX_BODY_BYTES); or the broker "
+            f"The body is over {s.max_body_bytes} bytes (CXR_MAX_BODY_BYTES), as sent or once "
+            "decoded (Content-Encoding); or the broker "
             "refused the record for good (\"refused for good\"): sent again, it is refused "
             "again.", retry=False),
         "415": _answer(f"A content type other than {JSON} (or application/*+json) and "
-                       f"{FORM}.", retry=False),
+                       f"{FORM}; or a Content-Encoding other than gzip, deflate and "
+                       "identity.", retry=False,
+                       headers={"Accept-Encoding": _header(
+                           "The content codings the edge takes (RFC 7694).",
+                           {"type": "string", "example": "gzip, deflate"})}),
         "429": _answer(
             f"Over {s.edge_rate_limit:g} webhooks/s (CXR_EDGE_RATE_LIMIT); with "
             "authentication on, only requests that pass it count.", retry=True,
