@@ -1,4 +1,4 @@
-"""Two corrections to faust-streaming 0.15.3, installed before the app is built.
+"""Three corrections to faust-streaming 0.15.3, installed before the app is built.
 
 1. No stream records read before the post-recovery seek.
 
@@ -19,6 +19,17 @@ arrives: it holds it for about half the wait or the whole of it (measured: 750 o
 per hop at 1500, about 50 ms at 100). With a short wait each hop of the pipeline costs a
 few ms. On real Kafka a long poll returns as soon as data arrives, so the wait only sets
 how often an idle consumer asks.
+
+3. A rewind to the log's start for a partition nothing was committed on yet. When Faust
+stops the flow (a rebalance, a table's recovery completing), it drops the records already
+fetched and in its queues, and counts on a seek to the committed offsets to read them
+again. aiokafka's `seek_to_committed` seeks only partitions with a committed offset above
+0, so on a partition with none yet the position stays past the dropped records, and the
+first records of a partition were lost for good (seen in the fault drills: the first event
+of the traffic, at offset 0, produced while a second worker's join was still recovering
+the dedup table; about one drill in two after worker start-up grew slower). Such a
+partition is now rewound to its beginning, which `auto_offset_reset=earliest` would have
+read from anyway; what was processed before is dropped again by the dedup table.
 
 Also here, as it reads Faust's and aiokafka's internals: `fatal_group_error`. aiokafka
 keeps a consumer-group error it cannot recover from (a session timeout outside the
@@ -44,6 +55,17 @@ async def _on_recovery_completed(self: Any, generation_id: int = 0) -> None:
     await _original(self, generation_id)
 
 
+_seek_to_committed = AIOKafkaConsumerThread.seek_to_committed
+
+
+async def _seek_to_committed_or_beginning(self: Any) -> Any:
+    committed = await _seek_to_committed(self)
+    unstarted = [tp for tp, offset in committed.items() if offset is None or offset <= 0]
+    if unstarted:
+        await self.call_thread(self._ensure_consumer().seek_to_beginning, *unstarted)
+    return committed
+
+
 _create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _fetch_max_wait_ms = 1500
 
@@ -62,6 +84,9 @@ def install(fetch_max_wait_ms: int) -> None:
         Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
         AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
             _create_worker_consumer_with_wait
+        )
+        AIOKafkaConsumerThread.seek_to_committed = (  # type: ignore[method-assign]
+            _seek_to_committed_or_beginning
         )
 
 
