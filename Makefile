@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/cxone-router dev --demo
 
+# The Apache Kafka half and the rest run at once (tests/run-halves.sh); `pytest` alone runs
+# the whole suite in one process, `CXR_TEST_BROKERS=embedded pytest` one half.
 test: $(STAMP) prometheus java
-	$(BIN)/python -m pytest -q
+	PYTHON=$(BIN)/python tests/run-halves.sh
 
 # The observability tests run a real Prometheus and Alertmanager; they are system packages,
 # not Python ones.

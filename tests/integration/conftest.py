@@ -43,6 +43,16 @@ def stack(broker: Broker) -> Iterator[Stack]:
         running.stop_all()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test run on Apache Kafka through the `broker` fixture is marked `apache` too, so
+    that `-m apache` selects the whole Apache Kafka half (make test runs the halves at
+    once) and `-m "not apache"` the rest."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("broker") == "apache":
+        item.add_marker(pytest.mark.apache)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `apache` run on Apache Kafka only (and only when it is selected)."""
     def runs(item: pytest.Item) -> bool:
