@@ -10,7 +10,6 @@ import copy
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import httpx
 import yaml
 
 from pipeline.kafka.embedded import free_port
-from pipeline.observability.prometheus import PrometheusError
+from pipeline.observability.prometheus import PrometheusError, launch, log_tail, terminate
 
 CONFIG_FILE = "compose/alertmanager/alertmanager.yml"
 BINARIES = ("alertmanager", "prometheus-alertmanager")
@@ -72,45 +71,30 @@ class LocalAlertmanager:
         self.folder = Path(tempfile.mkdtemp(prefix="cxr-alertmanager-"))
         config_path = self.folder / "alertmanager.yml"
         config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-        with (self.folder / "alertmanager.log").open("wb") as log:
-            self.process = subprocess.Popen(
+        try:
+            self.process = launch(
+                "alertmanager",
                 [binary, f"--config.file={config_path}",
                  f"--storage.path={self.folder / 'data'}",
                  f"--web.listen-address=127.0.0.1:{self.port}",
                  # no peers: a cluster of one, listening nowhere
                  "--cluster.listen-address="],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusError(f"alertmanager exited at start-up: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise PrometheusError(f"alertmanager was not ready within {timeout:.0f} s")
+                self.log_path, self.url, timeout)
+        except PrometheusError:
+            terminate(None, self.folder)
+            raise
+        return self
+
+    @property
+    def log_path(self) -> Path:
+        assert self.folder is not None
+        return self.folder / "alertmanager.log"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        terminate(self.process, self.folder)
 
     def log_tail(self, lines: int = 20) -> str:
-        assert self.folder is not None
-        try:
-            text = (self.folder / "alertmanager.log").read_text()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def alerts(self) -> list[dict[str, Any]]:
         """What it received (API v2), active and held back alike, with their state."""

@@ -44,6 +44,47 @@ def _host_port(url: str) -> str:
     return urlsplit(url).netloc
 
 
+def launch(name: str, command: list[str], log_path: Path, url: str,
+           timeout: float) -> subprocess.Popen[bytes]:
+    """Start one of Prometheus' servers (`name` for errors) and wait until `url`/-/ready
+    answers; stopped again, saying why, when it does not within `timeout`."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PrometheusError(f"{name} exited at start-up: {log_tail(log_path)}")
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    terminate(process, None)
+    raise PrometheusError(f"{name} was not ready within {timeout:.0f} s")
+
+
+def terminate(process: subprocess.Popen[bytes] | None, folder: Path | None) -> None:
+    """Stop it by its process id (SIGTERM, SIGKILL after 15 s); remove its folder."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 @dataclass
 class LocalPrometheus:
     """One Prometheus process on loopback, its data and config in a temporary folder."""
@@ -83,41 +124,23 @@ class LocalPrometheus:
         # Alerts evaluated before the Alertmanager is discovered are dropped, and sent again
         # only after the resend delay (1 m by default): one interval here.
         resend = [f"--rules.alert.resend-delay={self.interval}"] if self.alertmanagers else []
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
+        try:
+            self.process = launch(
+                "prometheus",
                 [binary, f"--config.file={config_path}",
                  f"--storage.tsdb.path={self.folder / 'data'}",
                  f"--web.listen-address=127.0.0.1:{self.port}", *resend],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusError(f"prometheus exited at start-up: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise PrometheusError(f"prometheus was not ready within {timeout:.0f} s")
+                self.log_path, self.url, timeout)
+        except PrometheusError:
+            terminate(None, self.folder)
+            raise
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        terminate(self.process, self.folder)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def api(self, path: str, **params: str) -> Any:
         response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
