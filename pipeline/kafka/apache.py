@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -63,12 +64,22 @@ def require(*tools: str) -> None:
 
 
 def broker_jars(cache: Path = JARS_CACHE) -> Path:
-    """The folder of the broker's jars; fetched with Maven the first time."""
+    """The folder of the broker's jars; fetched with Maven the first time. Processes that
+    ask at once (make test's two halves) take turns: one fetches, the others wait for it
+    and use its jars (a second fetch would replace them under a starting broker)."""
     jars, complete = cache / "jars", cache / ".complete"
     if complete.exists():
         return jars
     require("java", "mvn")
     cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if complete.exists():  # fetched by another process meanwhile
+            return jars
+        return _fetch(jars, complete, cache)
+
+
+def _fetch(jars: Path, complete: Path, cache: Path) -> Path:
     partial = Path(tempfile.mkdtemp(prefix="jars-", dir=cache))
     done = subprocess.run(
         ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
