@@ -6,7 +6,6 @@ Correctness only, never speed (these machines are shared)."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections import Counter
 
 import pytest
@@ -48,8 +47,6 @@ def expected_by_topic(count: int) -> Counter[str]:
 @pytest.mark.apache
 @pytest.mark.timeout(180)
 def test_every_peer_writes_the_same_records_and_loses_none() -> None:
-    if "apache" not in os.environ.get("CXR_TEST_BROKERS", "embedded,apache").split(","):
-        pytest.skip("Apache Kafka not selected (CXR_TEST_BROKERS)")
     assert importlib.util.find_spec("quixstreams") is not None, \
         "quixstreams is missing: install the bench extra (pip install -e '.[dev,bench]')"
     expected = expected_by_topic(EVENTS)

@@ -4,7 +4,6 @@ Apache Kafka cluster with production's settings (idempotent producer, replicatio
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -13,9 +12,8 @@ import pytest
 from pipeline.kafka.apache import ApacheKafka
 from pipeline.kafka.embedded import EmbeddedBroker
 from pipeline.stack import Stack
+from tests.conftest import BROKERS
 from tests.integration.harness import Broker, make_stack
-
-BROKERS = [b for b in os.environ.get("CXR_TEST_BROKERS", "embedded,apache").split(",") if b]
 
 
 @pytest.fixture(scope="session", params=BROKERS)
@@ -51,21 +49,6 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("broker") == "apache":
         item.add_marker(pytest.mark.apache)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `apache` run on Apache Kafka only (and only when it is selected)."""
-    def runs(item: pytest.Item) -> bool:
-        if item.get_closest_marker("apache") is None:
-            return True
-        callspec = getattr(item, "callspec", None)
-        on = callspec.params.get("broker", "apache") if callspec else "apache"
-        return "apache" in BROKERS and on == "apache"
-
-    kept = [item for item in items if runs(item)]
-    if len(kept) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if not runs(i)])
-        items[:] = kept
 
 
 @pytest.hookimpl(hookwrapper=True)

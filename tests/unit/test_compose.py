@@ -234,8 +234,7 @@ def started(node: str) -> tuple[dict[str, str], dict[str, str], list[str], list[
     Kafka tools and a stand-in keystore password: (server.properties,
     client.properties, kafka-storage's arguments, kafka-broker-api-versions' arguments)."""
     shell = shutil.which("sh")
-    if shell is None:
-        pytest.skip("no POSIX sh to run compose/kafka/start.sh with")
+    assert shell is not None, "no POSIX sh to run compose/kafka/start.sh with"
     folder = Path(tempfile.mkdtemp(prefix=f"start-{node}-", dir=_stand_ins()))
     certs = folder / "certs"
     certs.mkdir()
@@ -593,8 +592,7 @@ def run_make_certs(folder: Path) -> list[list[str]]:
     """make-certs.sh with a stand-in keytool (JAVA_HOME/bin/keytool) that records its
     arguments and creates the files it is asked to write: the keytool calls."""
     shell = shutil.which("sh")
-    if shell is None:
-        pytest.skip("no POSIX sh to run compose/kafka/make-certs.sh with")
+    assert shell is not None, "no POSIX sh to run compose/kafka/make-certs.sh with"
     (folder / "jdk" / "bin").mkdir(parents=True)
     (folder / "certs").mkdir()
     keytool = folder / "jdk" / "bin" / "keytool"
