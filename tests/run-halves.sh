@@ -6,6 +6,13 @@
 # longer one. Each half's output is printed whole once both are done, then one line
 # with the totals.
 set -u
+# Job control: without it a script's background commands start with SIGINT ignored, and so
+# would every process the tests start (a test that stops `tail --follow` with Ctrl-C's
+# signal would wait for ever). Each half is then a process group of its own: Ctrl-C or a
+# stop of this script stops both.
+set -m
+trap 'for group in ${embedded:-} ${apache:-}; do kill -TERM -- "-$group"; done 2>/dev/null
+      exit 130' INT TERM
 python=${PYTHON:-.venv/bin/python}
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
