@@ -146,7 +146,8 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     port = serve_metrics(app.cxr_metrics.registry,  # type: ignore[attr-defined]
                          settings.metrics_host, settings.metrics_port)
     log.info("worker starting; metrics on http://%s:%d/metrics", settings.metrics_host, port,
-             extra={"metrics_port": port, "group": app.conf.id})
+             extra={"metrics_port": port, "group": app.conf.id,
+                    "kafka_security": Connection.of(settings, bootstrap).security.describe()})
     key = settings.redaction_key
     if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
             r.redact for r in load_routes(settings.schemas_dir)):

@@ -94,7 +94,9 @@ class Publisher:
                 attempt += 1
                 continue
             self._producer = producer
-            log.info("connected to broker", extra={"bootstrap": self._kafka.bootstrap})
+            log.info("connected to broker", extra={
+                "bootstrap": self._kafka.bootstrap,
+                "security": self._kafka.security.describe()})  # never a secret
             return
 
     async def _hint(self, exc: BaseException) -> str:
