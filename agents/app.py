@@ -23,6 +23,7 @@ from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
 from agents.metrics import WorkerMetrics
 from pipeline.kafka.clients import Connection, record_limit
+from pipeline.kafka.security import Security
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
 from pipeline.metrics import serve_metrics
@@ -147,7 +148,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
                          settings.metrics_host, settings.metrics_port)
     log.info("worker starting; metrics on http://%s:%d/metrics", settings.metrics_host, port,
              extra={"metrics_port": port, "group": app.conf.id,
-                    "kafka_security": Connection.of(settings, bootstrap).security.describe()})
+                    "kafka_security": Security.of(settings).describe()})
     key = settings.redaction_key
     if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
             r.redact for r in load_routes(settings.schemas_dir)):
