@@ -15,9 +15,9 @@ from typing import Any, cast
 import faust
 
 from agents import faust_patches
-from agents.batches import run_batches
 from agents.dedup import DedupIndex
 from agents.delivery import Writer
+from agents.drain import Drain
 from agents.fanout import Fanout
 from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
@@ -72,7 +72,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         # Faust drops the table's changelog writes older than this (dedup marks).
         producer_request_timeout=settings.worker_write_timeout_seconds,
         consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.worker_commit_interval_seconds,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 5),
@@ -85,18 +85,20 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         partitions=settings.partitions,
         help="Idempotency keys seen, with the time first seen (ms)",
     )
-    writer = Writer(app.producer, metrics, app.crash)
+    # the aiokafka producer Faust starts (and stops after the consumer's last commit)
+    writer = Writer(app.producer._ensure_producer,  # type: ignore[attr-defined]
+                    metrics, app.crash)
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
     key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
     fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
                     key.encode() if key else None)
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
                     fanout, topics.dlq, writer, metrics, settings.max_form_fields)
-    batch_size, within = settings.worker_batch_size, settings.worker_batch_wait_seconds
-
-    @app.agent(_raw_topic(app, topics.raw), name="ingest")
-    async def ingest_agent(stream: Any) -> None:
-        await run_batches(stream, ingest.handle, batch_size, within)
+    # subscribed as an agent's topic is (the assignment, the table's co-partitioning), but
+    # its records go to ingest a fetch at a time (agents/drain.py), not through a stream
+    app.topics.add(_raw_topic(app, topics.raw))
+    Drain(topics.raw, ingest.submit, settings.worker_batch_size,
+          settings.worker_max_in_flight_events).attach(app)
 
     purge_every = max(1.0, min(60.0, settings.dedup_ttl_seconds / 10))
 

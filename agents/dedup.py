@@ -38,19 +38,24 @@ class DedupIndex:
         seen_at = self._store.get(key)
         return seen_at is not None and now_ms - seen_at < self._ttl_ms
 
-    async def mark(self, marks: list[tuple[int, str]], now_ms: int) -> None:
-        """Remember keys; call only after the events' outputs were acknowledged.
+    def remember(self, key: str, now_ms: int) -> None:
+        """Know `key` as seen from now on, in this process (its event's writes are queued)."""
+        self._store[key] = now_ms
 
-        Returns once the changelog has them, so a worker that stops right after still
-        recognises these events as duplicates when they are read again."""
+    def forget(self, key: str) -> None:
+        """Its event was not written after all (dead-lettered): a replay must pass."""
+        self._store.pop(key, None)
+
+    async def mark(self, marks: list[tuple[int, str]], now_ms: int) -> None:
+        """Write the keys to the table's changelog; call only after the events' outputs
+        were acknowledged. Returns once the changelog has them, so a worker that stops
+        right after, or the next owner of the partitions, still recognises these events as
+        duplicates when they are read again."""
         topic = self._table.changelog_topic.get_topic_name()  # JSON, as the table reads it
         await self._writer.deliver([
             Output(topic, orjson.dumps(key), orjson.dumps(now_ms), None, partition)
             for partition, key in marks
         ])
-        store = self._store
-        for _, key in marks:
-            store[key] = now_ms
 
     def __len__(self) -> int:
         return len(self._store)

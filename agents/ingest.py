@@ -6,6 +6,7 @@ consume instead of two, and the fan-out records wait for no second hop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.dedup import DedupIndex
-from agents.delivery import Output, Refused, Writer
+from agents.delivery import Output, Refused, Sent, Writer
+from agents.drain import Fetched
 from agents.fanout import Fanout
 from agents.metrics import (
     DEAD_LETTERED,
@@ -57,23 +59,32 @@ class Ingest:
         self._writer = writer
         self._metrics = metrics
 
-    async def handle(self, events: Sequence[Any]) -> None:
+    async def handle(self, fetched: Fetched) -> None:
+        """`submit`, and wait until it settled."""
+        await (await self.submit(fetched))
+
+    async def submit(self, fetched: Fetched) -> asyncio.Future[None]:
+        """Transform a batch of raw records (aiokafka's, partition by partition) and queue
+        their writes; the future returned settles them: once it is done, every record is
+        written (or dead-lettered) or was a duplicate, and the dedup marks are written.
+
+        The dedup index remembers the batch's keys at once, so a duplicate in a later batch
+        is known while this one's writes are still in flight."""
+        events = [record for _, records in fetched for record in records]
         picked_up = time.time()
         now_ms = int(picked_up * 1000)
         outputs: list[Output] = []
         owners: list[int] = []  # for each output, the index of its event in `events`
         marks: dict[int, tuple[int, str]] = {}
-        in_batch: set[str] = set()
         done: dict[int, tuple[str, int | None]] = {}  # (channel, edge receive ns) by event
         counts = BatchCounts()
         queue_hop = self._metrics.queue_hop
-        for index, event in enumerate(events):
-            message = event.message
-            if message.timestamp:
-                queue_hop.observe(max(0.0, picked_up - message.timestamp))
+        for index, message in enumerate(events):
+            if message.timestamp:  # ms
+                queue_hop.observe(max(0.0, picked_up - message.timestamp / 1000))
             headers = as_dict(message.headers)
             try:
-                channel, normalized = self._process(message, headers, now_ms, in_batch)
+                channel, normalized = self._process(message, headers, now_ms)
             except Exception as exc:  # noqa: BLE001 - nothing may escape an agent
                 reason = getattr(exc, "reason", "processing_error")
                 if reason == "processing_error":
@@ -97,7 +108,15 @@ class Ingest:
             marks[index] = normalized.mark
             # a replay's first arrival may be hours old: it is not the pipeline's latency
             done[index] = (channel, None if REPLAYED_FROM in headers else received_ns(headers))
-        if refused := await self._writer.deliver(outputs):
+        sent = await self._writer.send(outputs)
+        return asyncio.ensure_future(self._settle(
+            sent, events, outputs, owners, marks, done, counts, picked_up, now_ms))
+
+    async def _settle(self, sent: Sent, events: list[Any], outputs: list[Output],
+                      owners: list[int], marks: dict[int, tuple[int, str]],
+                      done: dict[int, tuple[str, int | None]], counts: BatchCounts,
+                      picked_up: float, now_ms: int) -> None:
+        if refused := await self._writer.settle(sent):
             owner = {id(o): i for o, i in zip(outputs, owners, strict=True)}
             await self._dead_letter_refused(
                 events, [(owner[id(r.output)], r) for r in refused], marks, done, counts)
@@ -117,13 +136,14 @@ class Ingest:
             if r.output.topic == self._dlq:
                 letters.append(_without_body(r.output, r.error))
                 continue
-            message = events[index].message
+            message = events[index]
             too_large = isinstance(r.error, RECORD_TOO_LARGE_ERRORS)
             reason = "too_large" if too_large else "write_refused"
             letters.append(self._dead_letter(message, as_dict(message.headers), r.error,
                                              reason, stage=DELIVER_STAGE))
             channel, _ = done.pop(index)
-            marks.pop(index, None)
+            if (mark := marks.pop(index, None)) is not None:
+                self._dedup.forget(mark[1])
             counts.events[channel, NORMALIZED] -= 1
             counts.events[channel, DEAD_LETTERED] += 1
             counts.dead_letters[reason] += 1
@@ -148,17 +168,17 @@ class Ingest:
             if ns is not None:
                 metrics.end_to_end(channel, max(0.0, (finished_ns - ns) / 1e9))
 
-    def _process(self, message: Any, headers: dict[str, bytes], now_ms: int,
-                 in_batch: set[str]) -> tuple[str, Normalized | None]:
+    def _process(self, message: Any, headers: dict[str, bytes],
+                 now_ms: int) -> tuple[str, Normalized | None]:
         """The event's channel and its outputs and mark; None for a duplicate."""
         payload = decode_raw(message.value, headers, self._max_form_fields)
         keys = self._normalizer.keys(payload)
         dedup_key = self._dedup.key(message.partition, keys.idempotency_key)
-        if dedup_key in in_batch or self._dedup.seen(dedup_key, now_ms):
+        if self._dedup.seen(dedup_key, now_ms):
             spec = self._normalizer.detect(payload)
             return (spec.channel if spec is not None else UNKNOWN_CHANNEL), None
         record, outputs = self._outputs.build(payload, headers, keys)
-        in_batch.add(dedup_key)
+        self._dedup.remember(dedup_key, now_ms)
         return record["channel"], Normalized(record, outputs, (message.partition, dedup_key))
 
     def _dead_letter(self, message: Any, headers: dict[str, bytes], exc: BaseException,

@@ -106,8 +106,14 @@ class Settings(BaseSettings):
 
     # Worker
     dedup_ttl_seconds: float = Field(3600, gt=0)
-    worker_batch_size: int = Field(500, ge=1, le=10_000)
-    worker_batch_wait_seconds: float = Field(0.005, gt=0, le=5)
+    worker_batch_size: int = Field(500, ge=1, le=10_000,
+                                   description="raw records transformed and queued together")
+    worker_max_in_flight_events: int = Field(
+        5_000, ge=1, le=1_000_000,
+        description="raw records taken while earlier writes are unacknowledged, at most")
+    worker_commit_interval_seconds: float = Field(
+        1.0, gt=0, le=60,
+        description="how often wholly written offsets are committed")
     worker_write_timeout_seconds: float = Field(
         1200.0, gt=0, le=1200,
         description="a worker's write unanswered this long fails (and ours are sent again)"
