@@ -22,6 +22,7 @@ from agents.fanout import Fanout
 from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
 from agents.metrics import WorkerMetrics
+from agents.transactions import Transactions
 from pipeline.kafka.clients import Connection, record_limit
 from pipeline.kafka.security import Security
 from pipeline.kafka.topics import Topics
@@ -43,7 +44,7 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
-    faust_patches.install(settings.fetch_wait_ms)
+    faust_patches.install(settings.fetch_wait_ms, read_committed=settings.exactly_once)
     # The memory store keeps nothing on disk; each worker process gets its own folder.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     datadir = tempfile.mkdtemp(prefix="faust-", dir=settings.data_dir)
@@ -85,20 +86,30 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         partitions=settings.partitions,
         help="Idempotency keys seen, with the time first seen (ms)",
     )
-    # the aiokafka producer Faust starts (and stops after the consumer's last commit)
-    writer = Writer(app.producer._ensure_producer,  # type: ignore[attr-defined]
-                    metrics, app.crash)
-    dedup = DedupIndex(table, settings.dedup_ttl_seconds, writer, metrics)
+    dedup = DedupIndex(table, settings.dedup_ttl_seconds, metrics)
     key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
     fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
                     key.encode() if key else None)
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
-                    fanout, topics.dlq, writer, metrics, settings.max_form_fields)
+                    fanout, topics.dlq, metrics, settings.max_form_fields)
     # subscribed as an agent's topic is (the assignment, the table's co-partitioning), but
     # its records go to ingest a fetch at a time (agents/drain.py), not through a stream
     app.topics.add(_raw_topic(app, topics.raw))
-    Drain(topics.raw, ingest.submit, settings.worker_batch_size,
-          settings.worker_max_in_flight_events).attach(app)
+    if settings.exactly_once:
+        transactions = Transactions(kafka, settings, group, metrics, app.crash)
+        drain = Drain(topics.raw, ingest.submit, settings.worker_batch_size,
+                      settings.worker_max_in_flight_events, transactions=transactions)
+
+        @app.timer(settings.worker_commit_interval_seconds)
+        async def commit_transactions() -> None:
+            await drain.commit()
+    else:
+        # the aiokafka producer Faust starts (and stops after the consumer's last commit)
+        writer = Writer(app.producer._ensure_producer,  # type: ignore[attr-defined]
+                        metrics, app.crash)
+        drain = Drain(topics.raw, ingest.submit, settings.worker_batch_size,
+                      settings.worker_max_in_flight_events, writer=writer)
+    drain.attach(app)
 
     purge_every = max(1.0, min(60.0, settings.dedup_ttl_seconds / 10))
 
@@ -148,9 +159,16 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     app = create_app(settings, bootstrap)
     port = serve_metrics(app.cxr_metrics.registry,  # type: ignore[attr-defined]
                          settings.metrics_host, settings.metrics_port)
-    log.info("worker starting; metrics on http://%s:%d/metrics", settings.metrics_host, port,
+    guarantee = "exactly_once" if settings.exactly_once else "at_least_once"
+    log.info("worker starting (%s); metrics on http://%s:%d/metrics", guarantee,
+             settings.metrics_host, port,
              extra={"metrics_port": port, "group": app.conf.id,
+                    "processing_guarantee": guarantee,
                     "kafka_security": Security.of(settings).describe()})
+    if settings.processing_guarantee == "exactly_once" and not settings.exactly_once:
+        log.warning("CXR_PROCESSING_GUARANTEE=exactly_once, but this broker cannot do "
+                    "transactions (the embedded one, or CXR_KAFKA_IDEMPOTENCE=false): "
+                    "running at_least_once")
     key = settings.redaction_key
     if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
             r.redact for r in load_routes(settings.schemas_dir)):

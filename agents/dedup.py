@@ -19,10 +19,8 @@ PURGE_CHUNK = 5_000
 
 
 class DedupIndex:
-    def __init__(self, table: Any, ttl_seconds: float, writer: Writer,
-                 metrics: WorkerMetrics) -> None:
+    def __init__(self, table: Any, ttl_seconds: float, metrics: WorkerMetrics) -> None:
         self._table = table
-        self._writer = writer
         self._metrics = metrics
         self._ttl_ms = int(ttl_seconds * 1000)
 
@@ -46,13 +44,13 @@ class DedupIndex:
         """Its event was not written after all (dead-lettered): a replay must pass."""
         self._store.pop(key, None)
 
-    async def mark(self, marks: list[tuple[int, str]], now_ms: int) -> None:
+    async def mark(self, marks: list[tuple[int, str]], now_ms: int, writer: Writer) -> None:
         """Write the keys to the table's changelog; call only after the events' outputs
         were acknowledged. Returns once the changelog has them, so a worker that stops
         right after, or the next owner of the partitions, still recognises these events as
         duplicates when they are read again."""
         topic = self._table.changelog_topic.get_topic_name()  # JSON, as the table reads it
-        await self._writer.deliver([
+        await writer.deliver([
             Output(topic, orjson.dumps(key), orjson.dumps(now_ms), None, partition)
             for partition, key in marks
         ])

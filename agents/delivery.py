@@ -66,10 +66,13 @@ class Writer:
     sent again one per batch, to find which one the broker refuses."""
 
     def __init__(self, producer: Callable[[], Any], metrics: WorkerMetrics,
-                 crash: Callable[[BaseException], Awaitable[None]]) -> None:
+                 crash: Callable[[BaseException], Awaitable[None]],
+                 transactional: bool = False) -> None:
         self._producer = producer  # called when writing: Faust creates it at start
         self._metrics = metrics
         self._crash = crash
+        # in a transaction a failed write is not sent again: the transaction cannot commit
+        self._transactional = transactional
         self._partitions: dict[bytes, tuple[int, int]] = {}  # key -> (partition count, p)
 
     async def deliver(self, outputs: list[Output]) -> list[Refused]:
@@ -115,6 +118,9 @@ class Writer:
             if not failed:
                 batches = await self._send(retry_alone, alone)
                 continue
+            if self._transactional:
+                await self.stop_worker(errors[0], "a write of its transaction failed (the "
+                                       "transaction is aborted; its events are read again)")
             attempt += 1
             for error_class, n in Counter(type(e).__name__ for e in errors).items():
                 self._metrics.retried(error_class, n)

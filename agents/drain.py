@@ -22,44 +22,59 @@ includes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from faust.tables.manager import TableManager
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+
+if TYPE_CHECKING:
+    from agents.delivery import Writer
+    from agents.transactions import Transactions
 
 log = logging.getLogger(__name__)
 
 #: One fetch's raw records, partition by partition, in offset order within each.
 Fetched = Sequence[tuple[Any, Sequence[Any]]]
-#: Takes a batch of raw records and queues their writes; the future settles them.
-Submit = Callable[[Fetched], Awaitable["asyncio.Future[None]"]]
+#: Takes a batch of raw records and the writer for it, and queues their writes; the future
+#: returned settles them.
+Submit = Callable[[Fetched, "Writer"], Awaitable["asyncio.Future[None]"]]
 _ATTRIBUTE = "_cxr_drain"
 
 
 class Drain:
     """Where an app's raw records go, and the commit model of Kafka Streams on them.
 
-    `submit(batch)` transforms a batch and queues its writes, and returns at once with a
-    future that settles them (acknowledged writes, dead letters, dedup marks). The next
-    batch is taken while earlier ones are in flight, up to `max_in_flight` records; then
-    the oldest must settle first (back-pressure). Batches are acked to Faust in the order
-    taken, each once it and every batch before it settled, so that Faust's commit (every
-    `commit_interval`) takes only offsets whose events are wholly written."""
+    `submit(batch, writer)` transforms a batch and queues its writes, and returns at once
+    with a future that settles them (acknowledged writes, dead letters, dedup marks). The
+    next batch is taken while earlier ones are in flight, up to `max_in_flight` records;
+    then the oldest must settle first (back-pressure). Batches count as done in the order
+    taken, each once it and every batch before it settled:
 
-    def __init__(self, topic: str, submit: Submit, batch_size: int,
-                 max_in_flight: int) -> None:
+    - at least once (`transactions` None): done batches are acked to Faust, whose commit
+      (every `commit_interval`) takes only offsets whose events are wholly written;
+    - exactly once: each batch holds one partition's records and is written in that
+      partition's transaction; `commit` (every `commit_interval`) waits for the batches in
+      flight, then commits each open transaction with its partition's next offsets."""
+
+    def __init__(self, topic: str, submit: Submit, batch_size: int, max_in_flight: int,
+                 writer: Writer | None = None,
+                 transactions: Transactions | None = None) -> None:
         self.topic = topic
         self._submit = submit
         self._batch_size = batch_size  # records per submit at most
         self._max_in_flight = max_in_flight
+        self._writer = writer
+        self._transactions = transactions
         self._in_flight: deque[tuple[Fetched, int, asyncio.Future[None]]] = deque()
         self._records_in_flight = 0
         self._in_hand: asyncio.Future[None] | None = None
         self._consumer: Any = None
         self._failure: BaseException | None = None
+        self._offsets: dict[Any, int] = {}  # exactly once: done, for the next commit
+        self._lock = asyncio.Lock()  # exactly once: no submit during a commit
 
     def attach(self, app: Any) -> None:
         install()
@@ -77,24 +92,32 @@ class Drain:
             self._in_hand = None
 
     async def _take(self, fetched: Fetched) -> None:
-        for batch in _batches(fetched, self._batch_size):
+        per_partition = self._transactions is not None
+        for batch in _batches(fetched, self._batch_size, per_partition):
             self._raise_failure()
             while self._records_in_flight >= self._max_in_flight and self._in_flight:
                 await asyncio.wait([self._in_flight[0][2]])
                 self._raise_failure()
-            settled = await self._submit(batch)
-            n = sum(len(records) for _, records in batch)
-            self._in_flight.append((batch, n, settled))
-            self._records_in_flight += n
-            settled.add_done_callback(self._ack_settled)
+            async with self._lock:
+                if self._transactions is None:
+                    assert self._writer is not None
+                    writer = self._writer
+                else:
+                    writer = await self._transactions.begin(batch[0][0].partition)
+                settled = await self._submit(batch, writer)
+                n = sum(len(records) for _, records in batch)
+                self._in_flight.append((batch, n, settled))
+                self._records_in_flight += n
+                settled.add_done_callback(self._done)
 
-    def _ack_settled(self, _: object = None) -> None:
-        """Ack, in the order taken, every batch that settled after all before it did."""
+    def _done(self, _: object = None) -> None:
+        """Count as done, in the order taken, every batch that settled after all before
+        it did: ack it to Faust, or keep its offsets for the transaction's commit."""
         in_flight = self._in_flight
         while in_flight and in_flight[0][2].done() and self._failure is None:
             batch, n, settled = in_flight[0]
             if settled.cancelled() or settled.exception() is not None:
-                # a bug, not a write (those are retried inside): nothing after it is acked
+                # a bug, not a write (those are retried inside): nothing after it is done
                 self._failure = (asyncio.CancelledError() if settled.cancelled()
                                  else settled.exception())
                 log.error("a batch failed to settle: %r", self._failure)
@@ -102,24 +125,57 @@ class Drain:
             in_flight.popleft()
             self._records_in_flight -= n
             for tp, records in batch:
-                _ack(self._consumer, tp, records[0].offset, records[-1].offset)
+                if self._transactions is None:
+                    _ack(self._consumer, tp, records[0].offset, records[-1].offset)
+                else:
+                    self._offsets[tp] = records[-1].offset + 1
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
             raise RuntimeError("a batch of raw records failed to settle") from self._failure
 
-    async def settle(self) -> None:
-        """Wait until the fetch in hand and every batch in flight settled and were acked."""
-        if self._in_hand is not None:
-            await _finish(self._in_hand)
+    async def _settle_in_flight(self) -> None:
         while self._in_flight and self._failure is None:
             await asyncio.wait([self._in_flight[0][2]])
-            self._ack_settled()
+            self._done()
+        self._raise_failure()
+
+    async def commit(self) -> None:
+        """Exactly once: commit what is done, each partition's transaction with its
+        offsets (the batches in flight first settle; none is taken meanwhile)."""
+        if self._transactions is None:
+            return
+        async with self._lock:
+            await self._settle_in_flight()
+            offsets, self._offsets = self._offsets, {}
+            await self._transactions.commit(offsets)
+
+    async def on_assigned(self, assigned: set[Any]) -> None:
+        """Before the table's recovery and the seek: exactly once, the partitions'
+        producers start, fencing their previous owners."""
+        if self._transactions is not None:
+            await self._transactions.assign(
+                {tp.partition for tp in assigned if tp.topic == self.topic})
+
+    async def settle(self) -> None:
+        """Before a rebalance's or a stop's commit: wait until the fetch in hand and every
+        batch in flight settled and were acked, or, exactly once, commit them and stop the
+        producers (a rebalance revokes every partition)."""
+        if self._in_hand is not None:
+            await _finish(self._in_hand)
+        if self._transactions is None:
+            await self._settle_in_flight()
+            return
+        try:
+            await self.commit()
+        finally:
+            await self._transactions.close()
 
 
-def _batches(fetched: Fetched, size: int) -> list[Fetched]:
-    """`fetched` cut into batches of `size` records at most, partitions in order."""
-    if sum(len(records) for _, records in fetched) <= size:
+def _batches(fetched: Fetched, size: int, per_partition: bool = False) -> list[Fetched]:
+    """`fetched` cut into batches of `size` records at most, partitions in order; with
+    `per_partition`, each batch holds one partition's records only."""
+    if not per_partition and sum(len(records) for _, records in fetched) <= size:
         return [fetched]
     batches: list[Fetched] = []
     batch: list[tuple[Any, Sequence[Any]]] = []
@@ -134,6 +190,9 @@ def _batches(fetched: Fetched, size: int) -> list[Fetched]:
             if not room:
                 batches.append(batch)
                 batch, room = [], size
+        if per_partition and batch:
+            batches.append(batch)
+            batch, room = [], size
     if batch:
         batches.append(batch)
     return batches
@@ -268,12 +327,31 @@ async def _one_at_a_time(consumer: Any, tp: Any, records: Sequence[Any]) -> None
 async def _wait_empty_and_drained(self: Any) -> None:
     drain: Drain | None = getattr(self.app, _ATTRIBUTE, None)
     if drain is not None:
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await drain.settle()
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - e.g. fenced: this worker must stop
+            log.critical("worker stopping: its batches could not be committed: %r", exc)
+            await self.app.crash(exc)
+            return
     await _wait_empty(self)
+
+
+_on_rebalance = TableManager.on_rebalance
+
+
+async def _on_rebalance_after_drain(self: Any, assigned: set[Any], revoked: set[Any],
+                                    newly_assigned: set[Any], generation_id: int = 0) -> None:
+    """The drain's `on_assigned` first, then Faust's (which starts the table's recovery)."""
+    drain: Drain | None = getattr(self.app, _ATTRIBUTE, None)
+    if drain is not None:
+        await drain.on_assigned(assigned)
+    await _on_rebalance(self, assigned, revoked, newly_assigned, generation_id)
 
 
 def install() -> None:
     if Consumer._drain_messages is not _drain_in_batches:
         Consumer._drain_messages = _drain_in_batches  # type: ignore[method-assign]
         Consumer.wait_empty = _wait_empty_and_drained  # type: ignore[method-assign]
+        TableManager.on_rebalance = _on_rebalance_after_drain  # type: ignore[method-assign]

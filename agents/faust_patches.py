@@ -68,17 +68,21 @@ async def _seek_to_committed_or_beginning(self: Any) -> Any:
 
 _create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _fetch_max_wait_ms = 1500
+_read_committed = False
 
 
 def _create_worker_consumer_with_wait(self: Any, transport: Any) -> Any:
     consumer = _create_worker_consumer(self, transport)
     consumer._fetch_max_wait_ms = _fetch_max_wait_ms  # read when the consumer starts
+    if _read_committed:  # exactly once without Faust's own: its changelogs too
+        consumer._isolation_level = "read_committed"
     return consumer
 
 
-def install(fetch_max_wait_ms: int) -> None:
-    global _fetch_max_wait_ms
+def install(fetch_max_wait_ms: int, read_committed: bool = False) -> None:
+    global _fetch_max_wait_ms, _read_committed
     _fetch_max_wait_ms = fetch_max_wait_ms
+    _read_committed = read_committed
     if not getattr(Recovery.on_recovery_completed, _PATCHED, False):
         setattr(_on_recovery_completed, _PATCHED, True)
         Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]

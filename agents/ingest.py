@@ -48,7 +48,7 @@ class Normalized:
 class Ingest:
     def __init__(self, normalizer: Normalizer, dedup: DedupIndex,
                  channel_topics: dict[str, str], fanout: Fanout, dlq_topic: str,
-                 writer: Writer, metrics: WorkerMetrics, max_form_fields: int) -> None:
+                 metrics: WorkerMetrics, max_form_fields: int) -> None:
         self._normalizer = normalizer
         self._max_form_fields = max_form_fields  # the edge's limit: what it accepted parses
         self._dedup = dedup
@@ -56,17 +56,17 @@ class Ingest:
         self._fanout = fanout
         self._outputs = EventOutputs(normalizer, channel_topics, fanout)
         self._dlq = dlq_topic
-        self._writer = writer
         self._metrics = metrics
 
-    async def handle(self, fetched: Fetched) -> None:
+    async def handle(self, fetched: Fetched, writer: Writer) -> None:
         """`submit`, and wait until it settled."""
-        await (await self.submit(fetched))
+        await (await self.submit(fetched, writer))
 
-    async def submit(self, fetched: Fetched) -> asyncio.Future[None]:
+    async def submit(self, fetched: Fetched, writer: Writer) -> asyncio.Future[None]:
         """Transform a batch of raw records (aiokafka's, partition by partition) and queue
-        their writes; the future returned settles them: once it is done, every record is
-        written (or dead-lettered) or was a duplicate, and the dedup marks are written.
+        their writes on `writer`; the future returned settles them: once it is done, every
+        record is written (or dead-lettered) or was a duplicate, and the dedup marks are
+        written.
 
         The dedup index remembers the batch's keys at once, so a duplicate in a later batch
         is known while this one's writes are still in flight."""
@@ -108,22 +108,24 @@ class Ingest:
             marks[index] = normalized.mark
             # a replay's first arrival may be hours old: it is not the pipeline's latency
             done[index] = (channel, None if REPLAYED_FROM in headers else received_ns(headers))
-        sent = await self._writer.send(outputs)
+        sent = await writer.send(outputs)
         return asyncio.ensure_future(self._settle(
-            sent, events, outputs, owners, marks, done, counts, picked_up, now_ms))
+            writer, sent, events, outputs, owners, marks, done, counts, picked_up, now_ms))
 
-    async def _settle(self, sent: Sent, events: list[Any], outputs: list[Output],
-                      owners: list[int], marks: dict[int, tuple[int, str]],
+    async def _settle(self, writer: Writer, sent: Sent, events: list[Any],
+                      outputs: list[Output], owners: list[int],
+                      marks: dict[int, tuple[int, str]],
                       done: dict[int, tuple[str, int | None]], counts: BatchCounts,
                       picked_up: float, now_ms: int) -> None:
-        if refused := await self._writer.settle(sent):
+        if refused := await writer.settle(sent):
             owner = {id(o): i for o, i in zip(outputs, owners, strict=True)}
             await self._dead_letter_refused(
-                events, [(owner[id(r.output)], r) for r in refused], marks, done, counts)
-        await self._dedup.mark(list(marks.values()), now_ms)
+                writer, events, [(owner[id(r.output)], r) for r in refused], marks, done,
+                counts)
+        await self._dedup.mark(list(marks.values()), now_ms, writer)
         self._observe(events, list(done.values()), counts, picked_up)
 
-    async def _dead_letter_refused(self, events: Sequence[Any],
+    async def _dead_letter_refused(self, writer: Writer, events: Sequence[Any],
                                    refused: list[tuple[int, Refused]],
                                    marks: dict[int, tuple[int, str]],
                                    done: dict[int, tuple[str, int | None]],
@@ -148,11 +150,11 @@ class Ingest:
             counts.events[channel, DEAD_LETTERED] += 1
             counts.dead_letters[reason] += 1
         for _ in range(2):  # as they are, then without their bodies
-            again = await self._writer.deliver(letters)
+            again = await writer.deliver(letters)
             if not again:
                 return
             letters = [_without_body(r.output, r.error) for r in again]
-        await self._writer.stop_worker(  # nothing left to drop: an operator must look
+        await writer.stop_worker(  # nothing left to drop: an operator must look
             again[0].error, f"the dead-letter topic {self._dlq} refuses even a bodiless record")
 
     def _observe(self, events: Sequence[Any], done: list[tuple[str, int | None]],

@@ -113,7 +113,9 @@ class Settings(BaseSettings):
         description="raw records taken while earlier writes are unacknowledged, at most")
     worker_commit_interval_seconds: float = Field(
         1.0, gt=0, le=60,
-        description="how often wholly written offsets are committed")
+        description="how often wholly written offsets are committed (a transaction each)")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] | None = Field(
+        None, description="unset = exactly_once where the broker can do transactions")
     worker_write_timeout_seconds: float = Field(
         1200.0, gt=0, le=1200,
         description="a worker's write unanswered this long fails (and ours are sent again)"
@@ -227,6 +229,18 @@ class Settings(BaseSettings):
         if self.kafka_idempotence is not None:
             return self.kafka_idempotence
         return not self.embedded
+
+    @property
+    def transactions(self) -> bool:
+        """Whether the broker can do transactions: a broker that cannot do idempotent
+        writes cannot (the embedded one; its aborted writes are also visible to
+        read_committed readers)."""
+        return self.idempotence
+
+    @property
+    def exactly_once(self) -> bool:
+        """The worker's processing guarantee, as it will run."""
+        return self.processing_guarantee != "at_least_once" and self.transactions
 
 
 def configuration_error(exc: ValidationError, prefix: str, what: str) -> ConfigurationError:

@@ -71,6 +71,10 @@ class Connection:
         return AIOKafkaProducer(**self.options(**options))
 
     def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
+        """Reads committed data only (`read_committed`): the writes of an exactly-once
+        worker's aborted transactions are never seen (the same as read_uncommitted on
+        topics written without transactions)."""
+        options.setdefault("isolation_level", "read_committed")
         return AIOKafkaConsumer(*topics, **self.options(**options))
 
     def admin(self, **options: Any) -> AIOKafkaAdminClient:

@@ -39,6 +39,7 @@ def fetch(tp: TP, first: int, last: int) -> tuple[TP, list[Record]]:
 
 
 T0, T1 = TP("raw", 0), TP("raw", 1)
+WRITER: Any = object()  # what at-least-once gives every batch
 
 
 def test_batches_keep_every_record_once_in_order_and_within_the_size() -> None:
@@ -48,6 +49,9 @@ def test_batches_keep_every_record_once_in_order_and_within_the_size() -> None:
     flat = [(tp, r.offset) for b in batches for tp, records in b for r in records]
     assert flat == [(tp, r.offset) for tp, records in fetched for r in records]
     assert _batches(fetched, 12) == [fetched]
+    per_partition = _batches(fetched, 4, per_partition=True)
+    assert [[(tp, len(r)) for tp, r in b] for b in per_partition] == [
+        [(T0, 4)], [(T0, 3)], [(T1, 4)], [(T1, 1)]]
 
 
 def test_ack_fills_the_gap_below_a_batch_since_the_last_commit() -> None:
@@ -77,7 +81,8 @@ class Submitter:
         self.settles: list[asyncio.Future[None]] = []
         self.batches: list[Any] = []
 
-    async def __call__(self, batch: Any) -> asyncio.Future[None]:
+    async def __call__(self, batch: Any, writer: Any) -> asyncio.Future[None]:
+        assert writer is WRITER
         self.batches.append(batch)
         settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.settles.append(settled)
@@ -92,7 +97,7 @@ async def _turn() -> None:
 def test_batches_are_acked_in_order_once_all_before_them_settled() -> None:
     async def scenario() -> None:
         acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=100)
+        drain = Drain("raw", submit, batch_size=2, max_in_flight=100, writer=WRITER)
         await drain.take(acks, [fetch(T0, 0, 5)])  # three batches, all in flight
         assert len(submit.settles) == 3 and acks._acked[T0] == []
         submit.settles[1].set_result(None)  # the second first: nothing may be acked yet
@@ -114,7 +119,7 @@ def test_batches_are_acked_in_order_once_all_before_them_settled() -> None:
 def test_too_much_in_flight_waits_for_the_oldest_batch() -> None:
     async def scenario() -> None:
         acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=4)
+        drain = Drain("raw", submit, batch_size=2, max_in_flight=4, writer=WRITER)
         take = asyncio.ensure_future(drain.take(acks, [fetch(T0, 0, 7)]))
         await _turn()
         assert len(submit.settles) == 2 and not take.done(), "4 records in flight: wait"
@@ -135,7 +140,7 @@ def test_too_much_in_flight_waits_for_the_oldest_batch() -> None:
 def test_a_batch_that_fails_to_settle_stops_every_later_ack() -> None:
     async def scenario() -> None:
         acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=100)
+        drain = Drain("raw", submit, batch_size=2, max_in_flight=100, writer=WRITER)
         await drain.take(acks, [fetch(T0, 0, 5)])
         submit.settles[0].set_result(None)
         submit.settles[1].set_exception(ValueError("a bug"))
@@ -152,7 +157,7 @@ def test_a_batch_that_fails_to_settle_stops_every_later_ack() -> None:
 def test_a_cancelled_take_still_submits_its_whole_fetch() -> None:
     async def scenario() -> None:
         acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=2)
+        drain = Drain("raw", submit, batch_size=2, max_in_flight=2, writer=WRITER)
         take = asyncio.ensure_future(drain.take(acks, [fetch(T0, 0, 3)]))
         await _turn()
         take.cancel()  # a stopping worker cancels its fetcher

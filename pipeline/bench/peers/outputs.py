@@ -117,8 +117,9 @@ async def read_outputs(kafka: Connection, prefix: str, topics: list[str], partit
                         raise RuntimeError(f"{r.topic}: record timestamps are not the broker's "
                                            f"append time (message.timestamp.type)")
                     collector.add(r.topic, r.partition, r.key, r.value, r.headers, r.timestamp)
-                if records and records[-1].offset + 1 >= ends.get(tp, 0):
-                    ends.pop(tp, None)
+            for tp in list(ends):  # the position, not the last record: a transaction's
+                if await consumer.position(tp) >= ends[tp]:  # marker takes an offset too
+                    ends.pop(tp)
             await asyncio.sleep(0)
     finally:
         await consumer.stop()

@@ -73,10 +73,12 @@ class CandidateResult:
     identical: bool  # its outputs are the expected ones, byte for byte, in per-key order
     differing_streams: int  # (topic, key) streams that differ from the expected ones
     by_topic: dict[str, int] = field(default_factory=dict)
+    guarantee: str = ""  # the Faust worker's processing guarantee (CXR_PROCESSING_GUARANTEE)
 
     @property
     def label(self) -> str:
-        return LABELS.get(self.name, self.name)
+        label = LABELS.get(self.name, self.name)
+        return f"{label}, {self.guarantee}" if self.guarantee else label
 
 
 @dataclass
@@ -259,7 +261,8 @@ async def run_candidate(name: str, stack: Stack, kafka: Connection, raw_topic: s
                                  f"records within {timeout:.0f} s; its log ({log}):\n"
                                  f"{_log_tail(log)}")
             await asyncio.sleep(0.2)
-        # at-least-once done: every raw offset committed, so nothing is left in flight
+        # done: every raw offset committed, so nothing is left in flight (exactly once:
+        # every transaction committed; its markers count in the end offsets above)
         if not await _committed_to_end(kafka, group, raw_ends, 30):
             raise PeersError(f"{name} wrote its outputs but did not commit every offset "
                              f"within 30 s")
@@ -274,7 +277,9 @@ async def run_candidate(name: str, stack: Stack, kafka: Connection, raw_topic: s
         events_per_second=round(events / seconds, 1), seconds=round(seconds, 2),
         worker_cpu_ms_per_1k=round(cpu * 1e6 / events, 1),
         start_up_cpu_seconds=round(start_up_cpu or 0.0, 2),
-        identical=differing == 0, differing_streams=differing, by_topic=found.by_topic)
+        identical=differing == 0, differing_streams=differing, by_topic=found.by_topic,
+        guarantee=("exactly_once" if stack.settings.exactly_once else "at_least_once")
+        if name == "faust" else "")
 
 
 # ---- the phase ----------------------------------------------------------------------------

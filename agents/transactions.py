@@ -1,0 +1,109 @@
+"""Exactly once: a transaction per raw partition per commit interval.
+
+What an input offset produced (its channel and fan-out records, its dead letters, its
+dedup marks in the table's changelog) and the offset itself (`send_offsets_to_transaction`)
+are committed in one transaction, or not at all; `read_committed` readers never see the
+writes of an aborted one.
+
+Zombies are fenced as Kafka Streams did before KIP-447 (its `exactly_once`, "EOS alpha"):
+one transactional producer per assigned raw partition, its `transactional.id` the
+worker group's id and the partition (`cxone-router-3`). The producer is started when the
+partition is assigned, before the table's recovery and the seek to the committed offset:
+starting it (InitProducerId) bumps the id's epoch, which ends the previous owner's open
+transaction and fences that owner, so a worker paused past its session timeout cannot
+write or commit once it wakes up (aiokafka has no consumer-group fencing, KIP-447, which
+would let one producer serve every partition). Once the epoch is bumped, the committed
+offset and the changelog are stable: no transaction of the old owner can still commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from agents.delivery import Writer
+from pipeline.kafka.clients import Connection, producer_config
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from agents.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+
+def transactional_id(group: str, partition: int) -> str:
+    return f"{group}-{partition}"
+
+
+class Transactions:
+    """The transactional producers of the raw partitions this worker owns."""
+
+    def __init__(self, kafka: Connection, settings: Settings, group: str,
+                 metrics: WorkerMetrics,
+                 crash: Callable[[BaseException], Awaitable[None]]) -> None:
+        self._kafka = kafka
+        self._options = {**producer_config(settings), "enable_idempotence": True,
+                         "linger_ms": 1,
+                         # a transaction left open (a worker killed) is aborted by then
+                         "transaction_timeout_ms": 60_000}
+        self._group = group
+        self._metrics = metrics
+        self._crash = crash
+        self._producers: dict[int, Any] = {}
+        self._writers: dict[int, Writer] = {}
+        self._open: set[int] = set()  # partitions with a transaction begun
+        self.committed = 0  # transactions committed, and aborted (for the drills' checks)
+        self.aborted = 0
+
+    async def assign(self, partitions: set[int]) -> None:
+        """Start a producer for each partition not yet held (fencing its last owner)."""
+        new = sorted(partitions - self._producers.keys())
+        if new:
+            await asyncio.gather(*(self._start(p) for p in new))
+            log.info("transactional producers started", extra={"partitions": new})
+
+    async def _start(self, partition: int) -> None:
+        producer = self._kafka.producer(
+            transactional_id=transactional_id(self._group, partition), **self._options)
+        await producer.start()  # InitProducerId: the previous owner is fenced
+        self._producers[partition] = producer
+        self._writers[partition] = Writer(lambda: producer, self._metrics, self._crash,
+                                          transactional=True)
+
+    async def begin(self, partition: int) -> Writer:
+        """The partition's writer, in a transaction."""
+        if partition not in self._producers:
+            await self.assign({partition})
+        if partition not in self._open:
+            await self._producers[partition].begin_transaction()
+            self._open.add(partition)
+        return self._writers[partition]
+
+    def writer(self, partition: int) -> Writer:
+        return self._writers[partition]
+
+    async def commit(self, offsets: dict[Any, int]) -> None:
+        """Commit every open transaction, each with its partition's next offsets."""
+        open_now = sorted(self._open)
+        await asyncio.gather(*(self._commit(p, {tp: o for tp, o in offsets.items()
+                                                if tp.partition == p})
+                               for p in open_now))
+
+    async def _commit(self, partition: int, offsets: dict[Any, int]) -> None:
+        producer = self._producers[partition]
+        if offsets:
+            await producer.send_offsets_to_transaction(offsets, self._group)
+        await producer.commit_transaction()
+        self._open.discard(partition)
+        self.committed += 1
+
+    async def close(self) -> None:
+        """Stop every producer (after a commit: a rebalance revokes them all). A
+        transaction still open is aborted by its coordinator."""
+        producers, self._producers, self._writers = self._producers, {}, {}
+        self.aborted += len(self._open)
+        self._open.clear()
+        await asyncio.gather(*(p.stop() for p in producers.values()),
+                             return_exceptions=True)
