@@ -16,7 +16,7 @@ import faust
 
 from agents import faust_patches
 from agents.dedup import DedupIndex
-from agents.delivery import Writer
+from agents.delivery import WorkerStopping, Writer
 from agents.drain import Drain
 from agents.fanout import Fanout
 from agents.group_monitor import GroupMonitor
@@ -44,7 +44,10 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
-    faust_patches.install(settings.fetch_wait_ms, read_committed=settings.exactly_once)
+    kafka = Connection.of(settings, bootstrap)
+    faust_patches.install(
+        settings.fetch_wait_ms, read_committed=settings.exactly_once,
+        tail_reader=lambda: kafka.consumer(group_id=None, enable_auto_commit=False))
     # The memory store keeps nothing on disk; each worker process gets its own folder.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     datadir = tempfile.mkdtemp(prefix="faust-", dir=settings.data_dir)
@@ -55,7 +58,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     metrics = WorkerMetrics(normalizer.reported_fields(), [r.name for r in routes],
                             load_slos(settings.schemas_dir).latency_thresholds())
     group = f"{settings.topic_prefix}-router"
-    kafka = Connection.of(settings, bootstrap)
 
     app = faust.App(
         group,
@@ -73,7 +75,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         # Faust drops the table's changelog writes older than this (dedup marks).
         producer_request_timeout=settings.worker_write_timeout_seconds,
         consumer_auto_offset_reset="earliest",
-        broker_commit_interval=settings.worker_commit_interval_seconds,
+        broker_commit_interval=settings.commit_interval,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 5),
@@ -100,9 +102,20 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         drain = Drain(topics.raw, ingest.submit, settings.worker_batch_size,
                       settings.worker_max_in_flight_events, transactions=transactions)
 
-        @app.timer(settings.worker_commit_interval_seconds)
+        @app.task
         async def commit_transactions() -> None:
-            await drain.commit()
+            """Not a Faust timer: a commit can take longer than the interval (each
+            partition's transaction), and the next one waits for it."""
+            while True:
+                await asyncio.sleep(settings.commit_interval)
+                try:
+                    await drain.commit()
+                except Exception as exc:  # noqa: BLE001 - e.g. fenced: uncommitted, stop
+                    if not isinstance(exc.__cause__, WorkerStopping):
+                        log.critical("worker stopping: its transactions could not be "
+                                     "committed: %r", exc)
+                    await app.crash(exc)
+                    return
     else:
         # the aiokafka producer Faust starts (and stops after the consumer's last commit)
         writer = Writer(app.producer._ensure_producer,  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
@@ -196,13 +196,18 @@ class Writer:
             "bytes": len(first.output.value), "error": repr(first.error)})
 
     async def stop_worker(self, error: BaseException,
-                          why: str = "its producer cannot write any more") -> None:
+                          why: str = "its producer cannot write any more") -> NoReturn:
         """Stop the worker (exit 1) when it cannot go on: e.g. its producer is broken (a
-        supervisor starts it again with a new one). The batch is not acked, so its offsets
-        are not committed: the next owner of the partitions processes it."""
+        supervisor starts it again with a new one). Raises `WorkerStopping`: the batch is
+        not done, so its offsets are not committed (nor its transaction): the next owner of
+        the partitions processes it."""
         log.critical("worker stopping: %s: %r", why, error)
         await self._crash(error)
-        await asyncio.Event().wait()  # until the stopping worker cancels us
+        raise WorkerStopping(why) from error
+
+
+class WorkerStopping(Exception):
+    """A batch that ended the worker (`Writer.stop_worker`): already logged."""
 
 
 def _record_batches(outputs: list[Output], limit: int, alone: set[int],

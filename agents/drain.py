@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from faust.tables.manager import TableManager
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 
+from agents.delivery import WorkerStopping
+
 if TYPE_CHECKING:
     from agents.delivery import Writer
     from agents.transactions import Transactions
@@ -120,7 +122,8 @@ class Drain:
                 # a bug, not a write (those are retried inside): nothing after it is done
                 self._failure = (asyncio.CancelledError() if settled.cancelled()
                                  else settled.exception())
-                log.error("a batch failed to settle: %r", self._failure)
+                if not isinstance(self._failure, WorkerStopping):  # that one said why
+                    log.error("a batch failed to settle: %r", self._failure)
                 return
             in_flight.popleft()
             self._records_in_flight -= n
@@ -332,9 +335,10 @@ async def _wait_empty_and_drained(self: Any) -> None:
         except asyncio.CancelledError:
             pass
         except Exception as exc:  # noqa: BLE001 - e.g. fenced: this worker must stop
-            log.critical("worker stopping: its batches could not be committed: %r", exc)
-            await self.app.crash(exc)
-            return
+            # what was done before the failed batch is still committed (at least once)
+            if not isinstance(exc.__cause__, WorkerStopping):
+                log.critical("worker stopping: its batches could not be committed: %r", exc)
+                await self.app.crash(exc)
     await _wait_empty(self)
 
 

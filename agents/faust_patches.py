@@ -1,4 +1,4 @@
-"""Three corrections to faust-streaming 0.15.3, installed before the app is built.
+"""Four corrections to faust-streaming 0.15.3, installed before the app is built.
 
 1. No stream records read before the post-recovery seek.
 
@@ -31,6 +31,16 @@ the dedup table; about one drill in two after worker start-up grew slower). Such
 partition is now rewound to its beginning, which `auto_offset_reset=earliest` would have
 read from anyway; what was processed before is dropped again by the dedup table.
 
+4. The changelog's end as a reader finds it. Faust's recovery reads a table's changelog
+until it has seen the offset before the partition's end offset. That offset need not
+hold a record a reader gets: with exactly once, a transaction's commit or abort marker
+takes an offset (the last one, after every commit), and aborted marks are skipped by a
+read_committed reader; the embedded broker reports an end offset short of its last batch.
+Recovery then waited for ever (seen in the worker-kill drill: 'No event received for
+active tp ... since recovery start'), or stopped with a ConsistencyError. Here the end
+each recovery waits for is the offset of the last record a read_committed reader gets,
+found by reading the partition's tail (`last_records`).
+
 Also here, as it reads Faust's and aiokafka's internals: `fatal_group_error`. aiokafka
 keeps a consumer-group error it cannot recover from (a session timeout outside the
 broker's bounds, a group it may not join) for the user's next `getmany`; Faust fetches
@@ -40,11 +50,16 @@ forever without partitions. The worker asks for it and stops (agents/app.py).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
+from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
+log = logging.getLogger(__name__)
 _original = Recovery.on_recovery_completed
 _PATCHED = "_cxr_seek_before_flow"
 
@@ -79,10 +94,74 @@ def _create_worker_consumer_with_wait(self: Any, transport: Any) -> Any:
     return consumer
 
 
-def install(fetch_max_wait_ms: int, read_committed: bool = False) -> None:
-    global _fetch_max_wait_ms, _read_committed
+_build_highwaters = Recovery._build_highwaters
+_tail_reader: Callable[[], Any] | None = None
+
+
+async def _build_readable_highwaters(self: Any, consumer: Any, tps: set[Any],
+                                     destination: Any, title: str) -> None:
+    await _build_highwaters(self, consumer, tps, destination, title)
+    if _tail_reader is None or not tps:
+        return
+    faust_tps = {(tp.topic, tp.partition): tp for tp in tps}
+    try:
+        readable = await last_records(_tail_reader(), {TopicPartition(*t) for t in faust_tps})
+    except Exception as exc:  # noqa: BLE001 - Faust's own end offsets stand
+        log.warning("the changelog's tail could not be read: %r", exc)
+        return
+    for tp, offset in readable.items():
+        # Faust's "highwater": the last offset recovery waits to see
+        destination[faust_tps[tp.topic, tp.partition]] = offset
+
+
+async def last_records(reader: Any, tps: set[Any], timeout: float = 30.0) -> dict[Any, int]:
+    """Per partition, the offset of the last record `reader` (a consumer without a group,
+    not started) gets, or -1 for none: the tail is read, a wider one while it holds only
+    markers or aborted records. A partition not read to its end within `timeout` is left
+    out (Faust's own end offset stands)."""
+    await reader.start()
+    try:
+        return await asyncio.wait_for(_last_records(reader, tps), timeout)
+    except TimeoutError:
+        log.warning("the changelog's tail was not read within %.0f s", timeout)
+        return {}
+    finally:
+        await reader.stop()
+
+
+async def _last_records(reader: Any, tps: set[Any]) -> dict[Any, int]:
+    tps = set(tps)
+    reader.assign(list(tps))
+    begins = await reader.beginning_offsets(list(tps))
+    ends = await reader.end_offsets(list(tps))
+    last: dict[Any, int] = {tp: -1 for tp in tps}
+    for tp in tps:
+        window = 16
+        while ends[tp] > begins[tp]:
+            start = max(begins[tp], ends[tp] - window)
+            reader.seek(tp, start)
+            while await reader.position(tp) < ends[tp]:
+                batch = await reader.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, ()):
+                    last[tp] = max(last[tp], record.offset)
+            # the embedded broker's end offset falls short of its last batch
+            batch = await reader.getmany(tp, timeout_ms=0)
+            for record in batch.get(tp, ()):
+                last[tp] = max(last[tp], record.offset)
+            if last[tp] >= 0 or start == begins[tp]:
+                break
+            window *= 8
+    return last
+
+
+def install(fetch_max_wait_ms: int, read_committed: bool = False,
+            tail_reader: Callable[[], Any] | None = None) -> None:
+    """`tail_reader`: makes the consumer `last_records` reads changelog tails with."""
+    global _fetch_max_wait_ms, _read_committed, _tail_reader
     _fetch_max_wait_ms = fetch_max_wait_ms
     _read_committed = read_committed
+    _tail_reader = tail_reader
+    Recovery._build_highwaters = _build_readable_highwaters  # type: ignore[method-assign]
     if not getattr(Recovery.on_recovery_completed, _PATCHED, False):
         setattr(_on_recovery_completed, _PATCHED, True)
         Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]

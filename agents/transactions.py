@@ -23,6 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from aiokafka.errors import TransactionalIdAuthorizationFailed
+
 from agents.delivery import Writer
 from pipeline.kafka.clients import Connection, producer_config
 from pipeline.settings import Settings
@@ -65,9 +67,16 @@ class Transactions:
             log.info("transactional producers started", extra={"partitions": new})
 
     async def _start(self, partition: int) -> None:
-        producer = self._kafka.producer(
-            transactional_id=transactional_id(self._group, partition), **self._options)
-        await producer.start()  # InitProducerId: the previous owner is fenced
+        tid = transactional_id(self._group, partition)
+        producer = self._kafka.producer(transactional_id=tid, **self._options)
+        try:
+            await producer.start()  # InitProducerId: the previous owner is fenced
+        except TransactionalIdAuthorizationFailed:
+            log.critical("worker stopping: its principal may not use the transactional id "
+                         "%s (exactly once): grant it with `cxone-router acls --role worker "
+                         "--principal User:NAME --apply`, or set "
+                         "CXR_PROCESSING_GUARANTEE=at_least_once", tid)
+            raise
         self._producers[partition] = producer
         self._writers[partition] = Writer(lambda: producer, self._metrics, self._crash,
                                           transactional=True)

@@ -176,6 +176,12 @@ class Stack:
                 proc.wait()
         return proc.returncode
 
+    def send_signal(self, name: str, sig: int) -> None:
+        """Send `sig` to one running child (e.g. SIGSTOP, SIGCONT), by pid."""
+        proc = self.processes.get(name)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+
     def exited(self) -> str | None:
         return next((n for n, p in self.processes.items() if p.poll() is not None), None)
 

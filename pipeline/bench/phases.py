@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import orjson
+from aiokafka import TopicPartition
 
 from pipeline.bench.traffic import Webhook, webhooks
 from pipeline.kafka.embedded import free_port
@@ -209,11 +210,6 @@ class LatencyResult:
     p99_ms: float
 
 
-def _since_received_ms(records: list[Any]) -> list[float]:
-    """Each record's timestamp minus the edge's receive time, in ms."""
-    return [r.timestamp - int(dict(r.headers)["cxr-received-ns"]) / 1e6 for r in records]
-
-
 async def _read_back(stack: Stack, accepted: int) -> list[Any]:
     """The analytics records once more than `accepted` are there (+ the warm-up event), or
     what is there after 120 s."""
@@ -226,18 +222,48 @@ async def _read_back(stack: Stack, accepted: int) -> list[Any]:
         await asyncio.sleep(0.5)
 
 
+async def _watch(stack: Stack, seen: list[tuple[float, Any]], stop: asyncio.Event) -> None:
+    """Read the analytics topic as a downstream consumer does (read_committed, a short
+    fetch wait), noting when each record arrives, until `stop`."""
+    topic = stack.topics.fanout("analytics")
+    consumer = stack.kafka.consumer(group_id=None, enable_auto_commit=False,
+                                    fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(stack.settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.time()
+            seen.extend((now, r) for records in batch.values() for r in records)
+    finally:
+        await consumer.stop()
+
+
 async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult:
+    """End to end as downstream sees it: from the edge's receive time to the moment a
+    read_committed consumer of the analytics topic got the record (with exactly once, a
+    record is visible once its transaction committed)."""
     bodies = webhooks(int(rate * seconds * 1.1) + 100, seed=5)  # every request distinct
     stack = new_stack(base)
+    seen: list[tuple[float, Any]] = []
+    stop = asyncio.Event()
     try:
         await asyncio.to_thread(stack.start_all)
         await _warm_up(stack)  # the worker's start and group join are not latency
+        watcher = asyncio.create_task(_watch(stack, seen, stop))
         sent = await asyncio.to_thread(run_loadgen, stack, bodies, seconds, 32, rate)
         accepted = sent["statuses"].get("202", 0)
-        records = await _read_back(stack, accepted)
+        deadline = time.monotonic() + 120
+        while len(seen) <= accepted and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # the watcher's list: + the warm-up event
+        stop.set()
+        await watcher
     finally:
         await asyncio.to_thread(stack.stop_all)
-    latencies = _since_received_ms(records)
+    latencies = [at * 1000 - int(dict(r.headers)["cxr-received-ns"]) / 1e6
+                 for at, r in seen if r.key != b"bench-warm-up"]
     return LatencyResult(
         rate, seconds, accepted, len(latencies),
         round(percentile(latencies, 0.50), 1), round(percentile(latencies, 0.95), 1),

@@ -4,7 +4,12 @@
 - duplicates: extra copies of an event on the channel topics;
 - end to end: a channel record's timestamp minus the `receivedAt` the edge stamped;
 - longest gap: the longest time with no new event on any channel topic, after warm-up;
-- recovery: from the fault until end-to-end latency stayed under `RECOVERED_BELOW`.
+- recovery: from the fault until end-to-end latency stayed under `RECOVERED_BELOW`;
+- fan-out duplicates: extra copies of an event on any one fan-out topic;
+- aborted: records on the channel and fan-out topics that only a `read_uncommitted` reader
+  sees (the writes of aborted transactions): proof that a fault hit a transaction.
+
+Everything else is read `read_committed`, as downstream consumers are told to.
 """
 
 from __future__ import annotations
@@ -52,6 +57,28 @@ class Output:
     event_id: str
     written: float  # the channel record's timestamp (s)
     latency: float  # written - receivedAt (s)
+
+
+@dataclass
+class FanoutCopies:
+    duplicates: int  # extra copies of an event on one fan-out topic, all topics summed
+    records: int  # read_committed
+    aborted: int  # on channel and fan-out topics, seen only read_uncommitted
+
+
+async def fanout_copies(kafka: Connection, channel_topics: list[str],
+                        fanout_topics: list[str], channel_records: int) -> FanoutCopies:
+    """Read after `read_outputs`, once everything is on the topics."""
+    async with TopicReader(kafka, fanout_topics) as reader:
+        await reader.read_to_end(timeout=60)
+        copies = Counter((r.topic, orjson.loads(r.value)["eventId"]) for r in reader.records)
+    async with TopicReader(kafka, [*channel_topics, *fanout_topics],
+                           isolation_level="read_uncommitted") as everything:
+        await everything.read_to_end(timeout=60)
+        uncommitted = len(everything.records)
+    committed = channel_records + sum(copies.values())
+    return FanoutCopies(sum(n - 1 for n in copies.values()), sum(copies.values()),
+                        uncommitted - committed)
 
 
 async def read_outputs(kafka: Connection, channel_topics: list[str], dlq: str,

@@ -39,6 +39,10 @@ class Rig:
         self._supervisor = threading.Thread(target=self._supervise, daemon=True)
 
     @property
+    def guarantee(self) -> str:
+        return "exactly_once" if self.stack.settings.exactly_once else "at_least_once"
+
+    @property
     def url(self) -> str:
         return f"{self.stack.edge_url}/webhooks/cxone"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.drills.figures import Figures, figures, raw_bodies, read_outputs
+from pipeline.drills.figures import Figures, fanout_copies, figures, raw_bodies, read_outputs
 from pipeline.drills.rig import Rig
 from pipeline.drills.scenarios import Drill, Plan
 from pipeline.drills.traffic import RETRY, Accepted, DrillTraffic, TrafficLog
@@ -41,7 +41,8 @@ def run_drills(drills: Sequence[Drill], plan: Plan, folder: Path, say: Say,
 def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say: Say,
               settings: dict[str, str] | None = None) -> Figures:
     say(f"[{drill.name}] {drill.title}: starting an edge and {plan.workers} workers")
-    rig = Rig(cluster, drill.name, plan.workers, folder, {**TUNED, **(settings or {})}).start()
+    rig = Rig(cluster, drill.name, plan.workers, folder,
+              {**TUNED, **dict(drill.settings), **(settings or {})}).start()
     try:
         traffic = DrillTraffic(rig.url, plan.rate).start()
         say(f"[{drill.name}] {plan.rate:g} events/s; fault in {plan.warmup:g} s")
@@ -63,6 +64,13 @@ def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say:
             rig.stack.kafka, [topics.channel(c) for c in topics.channels], topics.dlq,
             {a.event_id for a in log.accepted}, timeout=180))
         result = figures(drill.name, log, outputs, dead, (warm, sent_until), fault_at)
+        channels = [topics.channel(c) for c in topics.channels]
+        fanned = asyncio.run(fanout_copies(rig.stack.kafka, channels,
+                                           [topics.fanout(r) for r in topics.routes],
+                                           len(outputs)))
+        checks["fanout_duplicates"] = fanned.duplicates
+        checks["aborted_records"] = fanned.aborted
+        checks["processing_guarantee"] = rig.guarantee
         if redelivered:
             copies = Counter(o.event_id for o in outputs)
             checks["redelivered"] = len(redelivered)
@@ -74,8 +82,9 @@ def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say:
         if rig.restarts:
             checks["restarts"] = rig.restarts
         result.checks = checks
-        say(f"[{drill.name}] lost {result.lost}, duplicates {result.duplicates}, "
-            f"longest gap {result.longest_gap_s} s, recovered in {result.recovery_s} s")
+        say(f"[{drill.name}] lost {result.lost}, duplicates {result.duplicates} (fan-out "
+            f"{fanned.duplicates}), aborted writes {fanned.aborted}, longest gap "
+            f"{result.longest_gap_s} s, recovered in {result.recovery_s} s")
         return result
     finally:
         rig.stop()

@@ -1,4 +1,4 @@
-"""The six fault drills. Each fault returns once its recovery action is done (the process
+"""The fault drills. Each fault returns once its recovery action is done (the process
 restarted, the broker resumed); traffic runs throughout."""
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ class Plan:
     paused: float = 10.0
     workers: int = 2
     redeliveries: int = 100  # drill 4: events from before the restart, posted again
+    worker_paused: float = 12.0  # longer than the drills' session timeout (3 s) and then some
 
 
 SHORT = Plan(rate=100.0, warmup=3.0, settle=4.0, worker_down=2.0, broker_down=3.0,
-             paused=3.0, redeliveries=20)
+             paused=3.0, redeliveries=20, worker_paused=8.0)
 
 
 def kill_worker(rig: Rig, plan: Plan) -> None:
@@ -33,6 +34,16 @@ def kill_worker(rig: Rig, plan: Plan) -> None:
     time.sleep(plan.worker_down)
     with rig.lock:
         rig.start_worker(rig.workers[-1])
+
+
+def pause_worker(rig: Rig, plan: Plan) -> None:
+    """A zombie: the group gives its partitions away while it sleeps; when it wakes, the
+    new owners' transactional producers have fenced it."""
+    with rig.lock:
+        rig.stack.send_signal(rig.workers[-1], signal.SIGSTOP)
+    time.sleep(plan.worker_paused)
+    with rig.lock:
+        rig.stack.send_signal(rig.workers[-1], signal.SIGCONT)
 
 
 def kill_raw_leader(rig: Rig, plan: Plan) -> None:
@@ -79,10 +90,19 @@ class Drill:
     fault: Callable[[Rig, Plan], None]
     redeliver: bool = False  # re-post events accepted before the fault; none may come out
     check_raw: bool = False  # every 202 must be on the raw topic
+    # exactly once: the fault must hit a worker's open transaction (aborted writes seen)
+    aborts: bool = False
+    settings: tuple[tuple[str, str], ...] = ()  # CXR_* values of this drill's processes
 
 
 DRILLS = [
-    Drill("worker-kill", "kill -9 a worker, restart it 5 s later", kill_worker),
+    Drill("worker-kill", "kill -9 a worker, restart it 5 s later", kill_worker, aborts=True),
+    Drill("worker-kill-mid-transaction",
+          "kill -9 a worker holding 5 s of writes in its open transactions, restart it 5 s "
+          "later", kill_worker, aborts=True,
+          settings=(("CXR_WORKER_COMMIT_INTERVAL_SECONDS", "5"),)),
+    Drill("worker-pause", "SIGSTOP a worker past its session timeout, then SIGCONT: its "
+          "partitions moved and it is fenced", pause_worker, aborts=True),
     Drill("broker-kill", "kill -9 the broker leading raw partition 0, restart it 10 s later",
           kill_raw_leader),
     Drill("broker-pause", "SIGSTOP the broker leading raw partition 1 for 10 s, then SIGCONT",

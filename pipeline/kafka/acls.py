@@ -7,7 +7,8 @@ allows nothing unlisted, and no more; printed for review or created through the 
   idempotent producer, KIP-679) |
 | worker | read raw with the workers' group; write the channel, fan-out and dead-letter
   topics; everything on the Faust app's own topics (`<app id>-…`: the dedup table's
-  changelog, the assignor's topic), which it creates |
+  changelog, the assignor's topic), which it creates; exactly once, use the transactional
+  ids `<app id>-<partition>` (write, describe) |
 | operator | read every pipeline topic and its configs (`tail`, `dlq`, `topics describe`,
   `reprocess`); write raw (`dlq replay`) and the channel and fan-out topics
   (`reprocess`); reads without a group |
@@ -104,6 +105,9 @@ def acls_for(role: str, principal: str, topics: Topics, route: str | None = None
         acls += topic(f"{app}-", Operation.READ, Operation.WRITE, Operation.CREATE,
                       Operation.DESCRIBE, pattern=Pattern.PREFIXED)
         acls.append(Acl(principal, Resource.GROUP, app, Pattern.LITERAL, Operation.READ))
+        # exactly once: one transactional producer per raw partition (agents/transactions.py)
+        acls += [Acl(principal, Resource.TRANSACTIONAL_ID, f"{app}-", Pattern.PREFIXED, op)
+                 for op in (Operation.WRITE, Operation.DESCRIBE)]
     elif role == "operator":
         for name in topics.all():
             acls += topic(name, Operation.READ, Operation.DESCRIBE_CONFIGS)

@@ -15,15 +15,19 @@ from pipeline.kafka.clients import Connection
 class TopicReader:
     """Reads every partition of some topics from offset 0, accumulating records."""
 
-    def __init__(self, kafka: Connection, topics: Sequence[str]) -> None:
+    def __init__(self, kafka: Connection, topics: Sequence[str],
+                 isolation_level: str = "read_committed") -> None:
+        """`read_uncommitted` also returns the writes of aborted transactions."""
         self._kafka = kafka
         self._topics = list(topics)
+        self._isolation_level = isolation_level
         self._consumer: AIOKafkaConsumer | None = None
         self.records: list[Any] = []
 
     async def __aenter__(self) -> TopicReader:
         consumer = self._kafka.consumer(group_id=None, enable_auto_commit=False,
-                                        auto_offset_reset="earliest")
+                                        auto_offset_reset="earliest",
+                                        isolation_level=self._isolation_level)
         await consumer.start()
         partitions = []
         for topic in self._topics:

@@ -1,6 +1,7 @@
 """The fault drills in their short form, on their own three-node Apache Kafka cluster:
-under traffic, whatever fails, nothing the edge accepted (202) is lost. The full figures
-are `cxone-router drill`'s, recorded in RELIABILITY.md."""
+under traffic, whatever fails, nothing the edge accepted (202) is lost, and with exactly
+once (the default there) nothing is written twice. The full figures are `cxone-router
+drill`'s, recorded in RELIABILITY.md."""
 
 from __future__ import annotations
 
@@ -34,3 +35,9 @@ def test_no_accepted_event_is_lost(cluster: ApacheKafka, drill: Drill,
         assert result.checks["redelivered_emitted_again"] == 0, result
     if drill.check_raw:  # the edge answered 202 only for what the broker had
         assert result.checks["accepted_not_on_raw"] == 0, result
+    # exactly once, Apache Kafka's default: read_committed, no event twice on any topic
+    assert result.checks["processing_guarantee"] == "exactly_once", result
+    assert result.duplicates == 0, result
+    assert result.checks["fanout_duplicates"] == 0, result
+    if drill.aborts:  # the fault hit open transactions: their writes were aborted, unseen
+        assert result.checks["aborted_records"] > 0, result

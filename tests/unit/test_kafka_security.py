@@ -125,8 +125,11 @@ def test_a_worker_reads_raw_with_its_group_and_writes_its_outputs_and_own_topics
                       "cx.fanout.crm-sync", "cx.webhooks.dlq", "cx-router-"}
     assert ("READ", "TOPIC", "cx.webhooks.raw", "LITERAL") in acls
     assert ("READ", "GROUP", "cx-router", "LITERAL") in acls
-    assert {op for op, _, name, pattern in acls if pattern == "PREFIXED"} == {
-        "READ", "WRITE", "CREATE", "DESCRIBE"}  # Faust's changelog and assignor topics
+    assert {op for op, kind, name, pattern in acls if pattern == "PREFIXED" and kind == "TOPIC"
+            } == {"READ", "WRITE", "CREATE", "DESCRIBE"}  # Faust's changelog and assignor
+    # exactly once: a transactional producer per raw partition, `cx-router-<partition>`
+    assert {(op, name) for op, kind, name, pattern in acls if kind == "TRANSACTIONAL_ID"
+            } == {("WRITE", "cx-router-"), ("DESCRIBE", "cx-router-")}
     assert not any(name == "cx.webhooks.raw" and op == "WRITE" for op, _, name, _ in acls)
 
 

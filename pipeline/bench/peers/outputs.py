@@ -111,7 +111,7 @@ async def read_outputs(kafka: Connection, prefix: str, topics: list[str], partit
             if time.monotonic() > deadline:
                 raise TimeoutError(f"did not read {prefix}'s outputs within {timeout:.0f} s")
             batch = await consumer.getmany(*ends, timeout_ms=500, max_records=20_000)
-            for tp, records in batch.items():
+            for records in batch.values():
                 for r in records:
                     if r.timestamp_type != LOG_APPEND_TIME:  # events/s needs the broker's time
                         raise RuntimeError(f"{r.topic}: record timestamps are not the broker's "
