@@ -1,4 +1,5 @@
-"""The Faust app: topics, the dedup table, the ingest agent, the purge timer, metrics."""
+"""The Faust app: topics, the dedup table, ingest on the raw topic's records (at least once, or
+exactly once with a transaction per raw partition), the purge timer, metrics."""
 
 from __future__ import annotations
 

@@ -10,13 +10,15 @@ fetch; records of any other topic (the table's changelogs during recovery) still
 through Faust's per-message path.
 
 What Faust is for stays Faust's: group membership and the assignment, the table, its
-recovery and standbys, the commit timer and the commits around rebalances. Offsets reach
-Faust's commit as acks, once the handler returned, i.e. once everything their events
-produced was acknowledged: the records handled, and the offsets between (a partition's
-gaps: compacted or control records) are added to Faust's acked offsets, from which its
-commit takes the contiguous run. A rebalance or a stop waits for the fetch in hand
-(`Consumer.wait_empty`, the revocation's and the stop's own wait), so its commit
-includes it.
+recovery and standbys, the commit timer and the commits around rebalances. At least once,
+offsets reach Faust's commit as acks once everything their events produced was
+acknowledged: the records handled, and the offsets between (a partition's gaps: compacted
+or control records) are added to Faust's acked offsets, from which its commit takes the
+contiguous run. Exactly once, they are committed in each partition's transaction instead
+(agents/transactions.py). A rebalance or a stop waits for the batches in flight
+(`Consumer.wait_empty`, the revocation's and the stop's own wait), so its commit includes
+them; a rebalance's assignment starts the partitions' transactional producers before
+Faust's recovery (`TableManager.on_rebalance`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ same ordering bug in `_resume_streams` (faust-streaming PR #217) did not cover t
 The fix stops the flow before resuming the partitions, so nothing is processed until the
 seek has happened; the rest of the method is Faust's own.
 
-2. A configurable fetch wait. Faust hard-codes `fetch_max_wait_ms=1500` for its consumer.
+2. A configurable fetch wait (and, exactly once, `read_committed`: Faust sets it only for
+its own exactly_once, which this worker does not use). Faust hard-codes
+`fetch_max_wait_ms=1500` for its consumer.
 The embedded broker does not answer a long-polling fetch over many partitions when data
 arrives: it holds it for about half the wait or the whole of it (measured: 750 or 1,500 ms
 per hop at 1500, about 50 ms at 100). With a short wait each hop of the pipeline costs a
