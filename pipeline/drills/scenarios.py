@@ -90,19 +90,22 @@ class Drill:
     fault: Callable[[Rig, Plan], None]
     redeliver: bool = False  # re-post events accepted before the fault; none may come out
     check_raw: bool = False  # every 202 must be on the raw topic
-    # exactly once: the fault must hit a worker's open transaction (aborted writes seen)
+    # exactly once: the fault must hit a worker's open transaction (aborted writes seen);
+    # with the default 0.1 s commits a kill can fall between two transactions, so these
+    # drills hold their transactions open for seconds
     aborts: bool = False
     settings: tuple[tuple[str, str], ...] = ()  # CXR_* values of this drill's processes
 
 
 DRILLS = [
-    Drill("worker-kill", "kill -9 a worker, restart it 5 s later", kill_worker, aborts=True),
+    Drill("worker-kill", "kill -9 a worker, restart it 5 s later", kill_worker),
     Drill("worker-kill-mid-transaction",
           "kill -9 a worker holding 5 s of writes in its open transactions, restart it 5 s "
           "later", kill_worker, aborts=True,
           settings=(("CXR_WORKER_COMMIT_INTERVAL_SECONDS", "5"),)),
-    Drill("worker-pause", "SIGSTOP a worker past its session timeout, then SIGCONT: its "
-          "partitions moved and it is fenced", pause_worker, aborts=True),
+    Drill("worker-pause", "SIGSTOP a worker holding 2 s of writes in its open transactions "
+          "past its session timeout, then SIGCONT: its partitions moved and it is fenced",
+          pause_worker, aborts=True, settings=(("CXR_WORKER_COMMIT_INTERVAL_SECONDS", "2"),)),
     Drill("broker-kill", "kill -9 the broker leading raw partition 0, restart it 10 s later",
           kill_raw_leader),
     Drill("broker-pause", "SIGSTOP the broker leading raw partition 1 for 10 s, then SIGCONT",
