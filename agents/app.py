@@ -76,7 +76,9 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         # Faust drops the table's changelog writes older than this (dedup marks).
         producer_request_timeout=settings.worker_write_timeout_seconds,
         consumer_auto_offset_reset="earliest",
-        broker_commit_interval=settings.commit_interval,
+        # exactly once, ours commits (0.1 s); Faust's commits nothing of raw but runs its
+        # livelock detector at 2.5x this
+        broker_commit_interval=1.0 if settings.exactly_once else settings.commit_interval,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 5),
@@ -99,7 +101,9 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     # its records go to ingest a fetch at a time (agents/drain.py), not through a stream
     app.topics.add(_raw_topic(app, topics.raw))
     if settings.exactly_once:
-        transactions = Transactions(kafka, settings, group, metrics, app.crash)
+        outputs = [*(topics.channel(c) for c in normalizer.channels),
+                   *(topics.fanout(r.name) for r in routes), topics.dlq]
+        transactions = Transactions(kafka, settings, group, metrics, app.crash, outputs)
         drain = Drain(topics.raw, ingest.submit, settings.worker_batch_size,
                       settings.worker_max_in_flight_events, transactions=transactions)
 

@@ -67,12 +67,15 @@ class Writer:
 
     def __init__(self, producer: Callable[[], Any], metrics: WorkerMetrics,
                  crash: Callable[[BaseException], Awaitable[None]],
-                 transactional: bool = False) -> None:
+                 transactional: bool = False, limits: dict[str, int] | None = None) -> None:
         self._producer = producer  # called when writing: Faust creates it at start
         self._metrics = metrics
         self._crash = crash
         # in a transaction a failed write is not sent again: the transaction cannot commit
         self._transactional = transactional
+        # topics' own max.message.bytes where lower than the producer's limit: a record over
+        # it is refused here, before the broker refuses it (in a transaction, for good)
+        self._limits = limits or {}
         self._partitions: dict[bytes, tuple[int, int]] = {}  # key -> (partition count, p)
 
     async def deliver(self, outputs: list[Output]) -> list[Refused]:
@@ -152,20 +155,21 @@ class Writer:
                         continue
                 partition = self._partition_of(o.key, n)
             by_partition.setdefault((o.topic, partition), []).append(o)
-        limit = producer._max_request_size
+        request_limit = producer._max_request_size
         compression = producer._message_accumulator._compression_type  # the codec attrs
         transactional = producer._txn_manager is not None and \
             producer._txn_manager.transactional_id is not None
 
-        def new_builder() -> BatchBuilder:
-            return BatchBuilder(min(limit, BATCH_BYTES), compression,
-                                is_transactional=transactional)
-
         for (topic, partition), outs in by_partition.items():
+            limit = min(request_limit, self._limits.get(topic, request_limit))
+
+            def new_builder(size: int = min(limit, BATCH_BYTES)) -> BatchBuilder:
+                return BatchBuilder(size, compression, is_transactional=transactional)
+
             for batch, builder in _record_batches(outs, limit, alone, new_builder):
-                if builder is None:  # a record over the producer's request limit
+                if builder is None:  # a record over the producer's or the topic's limit
                     queued.append((batch, _failed(MessageSizeTooLargeError(
-                        f"the record is larger than max_request_size ({limit} bytes)"))))
+                        f"the record is larger than {topic}'s limit ({limit} bytes)"))))
                     continue
                 try:
                     future = await producer.send_batch(builder, topic, partition=partition)

@@ -44,7 +44,10 @@ class Transactions:
 
     def __init__(self, kafka: Connection, settings: Settings, group: str,
                  metrics: WorkerMetrics,
-                 crash: Callable[[BaseException], Awaitable[None]]) -> None:
+                 crash: Callable[[BaseException], Awaitable[None]],
+                 outputs: list[str] | None = None) -> None:
+        """`outputs`: the topics written, whose own size limits are read at the first
+        assignment (a record the broker refuses would end its transaction)."""
         self._kafka = kafka
         self._options = {**producer_config(settings), "enable_idempotence": True,
                          "linger_ms": 1,
@@ -56,11 +59,15 @@ class Transactions:
         self._producers: dict[int, Any] = {}
         self._writers: dict[int, Writer] = {}
         self._open: set[int] = set()  # partitions with a transaction begun
+        self._outputs = outputs or []
+        self._limits: dict[str, int] | None = None
         self.committed = 0  # transactions committed, and aborted (for the drills' checks)
         self.aborted = 0
 
     async def assign(self, partitions: set[int]) -> None:
         """Start a producer for each partition not yet held (fencing its last owner)."""
+        if self._limits is None:
+            self._limits = await topic_limits(self._kafka, self._outputs)
         new = sorted(partitions - self._producers.keys())
         if new:
             await asyncio.gather(*(self._start(p) for p in new))
@@ -79,7 +86,7 @@ class Transactions:
             raise
         self._producers[partition] = producer
         self._writers[partition] = Writer(lambda: producer, self._metrics, self._crash,
-                                          transactional=True)
+                                          transactional=True, limits=self._limits)
 
     async def begin(self, partition: int) -> Writer:
         """The partition's writer, in a transaction."""
@@ -116,3 +123,31 @@ class Transactions:
         self._open.clear()
         await asyncio.gather(*(p.stop() for p in producers.values()),
                              return_exceptions=True)
+
+
+async def topic_limits(kafka: Connection, topics: list[str]) -> dict[str, int]:
+    """Each topic's max.message.bytes (DescribeConfigs); what cannot be read is left out,
+    and the broker's refusal then ends the transaction and stops the worker."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    if not topics:
+        return {}
+    limits: dict[str, int] = {}
+    admin = kafka.admin()
+    try:
+        await admin.start()
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in topics])
+    except Exception as exc:  # noqa: BLE001 - no DESCRIBE_CONFIGS: the limit stays unknown
+        log.warning("the output topics' size limits could not be read: %r", exc)
+        return limits
+    finally:
+        await admin.close()
+    for response in responses:
+        data = response.to_object() if hasattr(response, "to_object") else response
+        for resource in data.get("resources", []):
+            for entry in resource.get("config_entries", []):
+                if entry.get("config_names") == "max.message.bytes" and \
+                        entry.get("config_value"):
+                    limits[resource["resource_name"]] = int(entry["config_value"])
+    return limits

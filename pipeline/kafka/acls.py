@@ -6,9 +6,9 @@ allows nothing unlisted, and no more; printed for review or created through the 
 | edge | write the raw topic (idempotently: Kafka 2.8+ lets WRITE on a topic start an
   idempotent producer, KIP-679) |
 | worker | read raw with the workers' group; write the channel, fan-out and dead-letter
-  topics; everything on the Faust app's own topics (`<app id>-…`: the dedup table's
-  changelog, the assignor's topic), which it creates; exactly once, use the transactional
-  ids `<app id>-<partition>` (write, describe) |
+  topics, and read their configs (size limits); everything on the Faust app's own topics
+  (`<app id>-…`: the dedup table's changelog, the assignor's topic), which it creates;
+  exactly once, use the transactional ids `<app id>-<partition>` (write, describe) |
 | operator | read every pipeline topic and its configs (`tail`, `dlq`, `topics describe`,
   `reprocess`); write raw (`dlq replay`) and the channel and fan-out topics
   (`reprocess`); reads without a group |
@@ -100,8 +100,8 @@ def acls_for(role: str, principal: str, topics: Topics, route: str | None = None
         acls += topic(topics.raw, Operation.WRITE)
     elif role == "worker":
         acls += topic(topics.raw, Operation.READ)
-        for name in [*channels, *fanouts, topics.dlq]:
-            acls += topic(name, Operation.WRITE)
+        for name in [*channels, *fanouts, topics.dlq]:  # configs: their size limits
+            acls += topic(name, Operation.WRITE, Operation.DESCRIBE_CONFIGS)
         acls += topic(f"{app}-", Operation.READ, Operation.WRITE, Operation.CREATE,
                       Operation.DESCRIBE, pattern=Pattern.PREFIXED)
         acls.append(Acl(principal, Resource.GROUP, app, Pattern.LITERAL, Operation.READ))
