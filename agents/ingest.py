@@ -58,10 +58,6 @@ class Ingest:
         self._dlq = dlq_topic
         self._metrics = metrics
 
-    async def handle(self, fetched: Fetched, writer: Writer) -> None:
-        """`submit`, and wait until it settled."""
-        await (await self.submit(fetched, writer))
-
     async def submit(self, fetched: Fetched, writer: Writer) -> asyncio.Future[None]:
         """Transform a batch of raw records (aiokafka's, partition by partition) and queue
         their writes on `writer`; the future returned settles them: once it is done, every

@@ -61,8 +61,6 @@ class Transactions:
         self._open: set[int] = set()  # partitions with a transaction begun
         self._outputs = outputs or []
         self._limits: dict[str, int] | None = None
-        self.committed = 0  # transactions committed, and aborted (for the drills' checks)
-        self.aborted = 0
 
     async def assign(self, partitions: set[int]) -> None:
         """Start a producer for each partition not yet held (fencing its last owner)."""
@@ -97,9 +95,6 @@ class Transactions:
             self._open.add(partition)
         return self._writers[partition]
 
-    def writer(self, partition: int) -> Writer:
-        return self._writers[partition]
-
     async def commit(self, offsets: dict[Any, int]) -> None:
         """Commit every open transaction, each with its partition's next offsets."""
         open_now = sorted(self._open)
@@ -113,13 +108,11 @@ class Transactions:
             await producer.send_offsets_to_transaction(offsets, self._group)
         await producer.commit_transaction()
         self._open.discard(partition)
-        self.committed += 1
 
     async def close(self) -> None:
         """Stop every producer (after a commit: a rebalance revokes them all). A
         transaction still open is aborted by its coordinator."""
         producers, self._producers, self._writers = self._producers, {}, {}
-        self.aborted += len(self._open)
         self._open.clear()
         await asyncio.gather(*(p.stop() for p in producers.values()),
                              return_exceptions=True)
