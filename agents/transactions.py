@@ -123,6 +123,8 @@ async def topic_limits(kafka: Connection, topics: list[str]) -> dict[str, int]:
     and the broker's refusal then ends the transaction and stops the worker."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+    from pipeline.ops.describe import config_entries
+
     if not topics:
         return {}
     limits: dict[str, int] = {}
@@ -136,11 +138,7 @@ async def topic_limits(kafka: Connection, topics: list[str]) -> dict[str, int]:
         return limits
     finally:
         await admin.close()
-    for response in responses:
-        data = response.to_object() if hasattr(response, "to_object") else response
-        for resource in data.get("resources", []):
-            for entry in resource.get("config_entries", []):
-                if entry.get("config_names") == "max.message.bytes" and \
-                        entry.get("config_value"):
-                    limits[resource["resource_name"]] = int(entry["config_value"])
+    for topic, entry in config_entries(responses):
+        if entry.get("config_names") == "max.message.bytes" and entry.get("config_value"):
+            limits[topic] = int(entry["config_value"])
     return limits

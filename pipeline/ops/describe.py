@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,25 +76,31 @@ def duration(ms: int) -> str:
     return "".join(parts)
 
 
-def retentions(responses: Iterable[Any]) -> dict[str, Retention]:
-    """retention.ms by topic from DescribeConfigs responses (any version)."""
-    found: dict[str, Retention] = {}
+def config_entries(responses: Iterable[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(topic, config entry) of DescribeConfigs responses (any version); a resource the
+    broker answered with an error has none."""
     for response in responses:
         data = response.to_object() if hasattr(response, "to_object") else response
         for resource in data.get("resources", []):
             if resource.get("error_code"):
                 continue
             for entry in resource.get("config_entries", []):
-                if entry.get("config_names") != RETENTION or entry.get("config_value") is None:
-                    continue
-                source = entry.get("config_source")
-                default = (source in _BROKER_SOURCES if source is not None
-                           else bool(entry.get("is_default")))
-                try:
-                    found[resource["resource_name"]] = Retention(int(entry["config_value"]),
-                                                                 default)
-                except ValueError:
-                    continue
+                yield resource["resource_name"], entry
+
+
+def retentions(responses: Iterable[Any]) -> dict[str, Retention]:
+    """retention.ms by topic from DescribeConfigs responses (any version)."""
+    found: dict[str, Retention] = {}
+    for topic, entry in config_entries(responses):
+        if entry.get("config_names") != RETENTION or entry.get("config_value") is None:
+            continue
+        source = entry.get("config_source")
+        default = (source in _BROKER_SOURCES if source is not None
+                   else bool(entry.get("is_default")))
+        try:
+            found[topic] = Retention(int(entry["config_value"]), default)
+        except ValueError:
+            continue
     return found
 
 
