@@ -89,6 +89,13 @@ class Submitter:
         return settled
 
 
+def rig(max_in_flight: int) -> tuple[FaustAcks, Submitter, Drain]:
+    """Faust's acks, the submits and a drain taking batches of 2 records."""
+    submit = Submitter()
+    return FaustAcks(), submit, Drain("raw", submit, batch_size=2,
+                                      max_in_flight=max_in_flight, writer=WRITER)
+
+
 async def _turn() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -96,8 +103,7 @@ async def _turn() -> None:
 
 def test_batches_are_acked_in_order_once_all_before_them_settled() -> None:
     async def scenario() -> None:
-        acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=100, writer=WRITER)
+        acks, submit, drain = rig(max_in_flight=100)
         await drain.take(acks, [fetch(T0, 0, 5)])  # three batches, all in flight
         assert len(submit.settles) == 3 and acks._acked[T0] == []
         submit.settles[1].set_result(None)  # the second first: nothing may be acked yet
@@ -118,8 +124,7 @@ def test_batches_are_acked_in_order_once_all_before_them_settled() -> None:
 
 def test_too_much_in_flight_waits_for_the_oldest_batch() -> None:
     async def scenario() -> None:
-        acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=4, writer=WRITER)
+        acks, submit, drain = rig(max_in_flight=4)
         take = asyncio.ensure_future(drain.take(acks, [fetch(T0, 0, 7)]))
         await _turn()
         assert len(submit.settles) == 2 and not take.done(), "4 records in flight: wait"
@@ -139,8 +144,7 @@ def test_too_much_in_flight_waits_for_the_oldest_batch() -> None:
 
 def test_a_batch_that_fails_to_settle_stops_every_later_ack() -> None:
     async def scenario() -> None:
-        acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=100, writer=WRITER)
+        acks, submit, drain = rig(max_in_flight=100)
         await drain.take(acks, [fetch(T0, 0, 5)])
         submit.settles[0].set_result(None)
         submit.settles[1].set_exception(ValueError("a bug"))
@@ -156,8 +160,7 @@ def test_a_batch_that_fails_to_settle_stops_every_later_ack() -> None:
 
 def test_a_cancelled_take_still_submits_its_whole_fetch() -> None:
     async def scenario() -> None:
-        acks, submit = FaustAcks(), Submitter()
-        drain = Drain("raw", submit, batch_size=2, max_in_flight=2, writer=WRITER)
+        acks, submit, drain = rig(max_in_flight=2)
         take = asyncio.ensure_future(drain.take(acks, [fetch(T0, 0, 3)]))
         await _turn()
         take.cancel()  # a stopping worker cancels its fetcher
