@@ -78,14 +78,16 @@ def dev(
             prometheus=prometheus, broker=broker, kafka_nodes=nodes)
 
 
-def _checked_bootstrap(settings: Settings, role: str) -> str:
-    """The bootstrap, once the brokers took how we connect (TLS, SASL) and said this
-    principal holds the role's ACLs: a wrong password, certificate or a missing ACL stops
-    start-up in one line, instead of a retry loop that looks like an outage. Brokers
-    that do not answer are an outage: start anyway."""
+def _checked(settings: Settings, role: str) -> tuple[Settings, str]:
+    """The settings and bootstrap, once the brokers took how we connect (TLS, SASL) and
+    said this principal holds the role's ACLs: a wrong password, certificate or a missing
+    ACL stops start-up in one line, instead of a retry loop that looks like an outage.
+    Brokers that do not answer are an outage: start anyway. The settings say whether the
+    brokers can serve idempotent writes (asked, unless CXR_KAFKA_IDEMPOTENCE says)."""
     import asyncio
 
     from pipeline.kafka.acls import acls_for, group_of
+    from pipeline.kafka.capabilities import with_capabilities
     from pipeline.kafka.clients import Connection
     from pipeline.kafka.diagnose import check_security
     from pipeline.kafka.permissions import check_permissions
@@ -96,15 +98,15 @@ def _checked_bootstrap(settings: Settings, role: str) -> str:
     topics = topics_for(settings) if role == "worker" else Topics(settings.topic_prefix, (), ())
     app = group_of(settings.topic_prefix)
 
-    async def check() -> None:
+    async def check() -> Settings:
         if not await check_security(kafka, timeout=5.0):
-            return  # no broker answered: an outage, which the processes ride out
+            return settings  # no broker answered: an outage, which the processes ride out
         await check_permissions(kafka, acls_for(role, kafka.security.principal, topics), role,
                                 also=(f"{app}-dedup-changelog", f"{app}-__assignor-__leader")
                                 if role == "worker" else ())
+        return await with_capabilities(settings, kafka)
 
-    asyncio.run(check())
-    return kafka.bootstrap
+    return asyncio.run(check()), kafka.bootstrap
 
 
 @app.command()
@@ -112,8 +114,7 @@ def edge() -> None:
     """Serve the HTTP edge (needs CXR_KAFKA_BOOTSTRAP)."""
     from pipeline.edge.app import serve
 
-    settings = load_settings()
-    serve(settings, _checked_bootstrap(settings, "edge"))
+    serve(*_checked(load_settings(), "edge"))
 
 
 @app.command()
@@ -122,8 +123,7 @@ def worker() -> None:
     Start more processes to scale; partitions are the unit of scale."""
     from agents.app import run_worker
 
-    settings = load_settings()
-    run_worker(settings, _checked_bootstrap(settings, "worker"))
+    run_worker(*_checked(load_settings(), "worker"))
 
 
 app.add_typer(topics_app, name="topics")

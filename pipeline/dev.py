@@ -13,13 +13,16 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from pipeline import devstack
 from pipeline.errors import CxoneRouterError
 from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
+from pipeline.kafka.embedded import free_port
+from pipeline.redaction import DEV_REDACTION_KEY
 from pipeline.settings import Settings
 from pipeline.stack import Stack
 
@@ -54,12 +57,12 @@ def fake_cxone_registration(edge_url: str, console: Console) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[None]:
-    """Prometheus on :9090 (or a free port) scraping this stack with the generated rules."""
+def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[str | None]:
+    """Prometheus on :9090 (or a free port) scraping this stack with the generated rules;
+    its URL."""
     if not wanted:
-        yield
+        yield None
         return
-    from pipeline.kafka.embedded import free_port
     from pipeline.observability.prometheus import LocalPrometheus, PrometheusError
     from pipeline.observability.slo import load_slos
 
@@ -72,14 +75,33 @@ def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[N
         prometheus.start()
     except PrometheusError as exc:
         console.print(f"  prometheus: [yellow]not started[/]: {exc}")
-        yield
+        yield None
         return
     console.print(f"  prometheus: {prometheus.url} (scrapes every 5 s, rules and alerts "
                   f"loaded: {prometheus.url}/alerts)")
     try:
-        yield
+        yield prometheus.url
     finally:
         prometheus.stop()
+
+
+# The ports `dev` listens on by default, with what listens there: a default that is taken
+# is replaced by a free port (said in one line); a port the environment names is kept.
+PORTS = (("edge_port", "the edge"), ("edge_admin_port", "the edge's admin port"),
+         ("metrics_port", "the worker's /metrics"),
+         ("embedded_broker_port", "the embedded broker"))
+
+
+def with_free_ports(settings: Settings, environ: Mapping[str, str],
+                    console: Console) -> Settings:
+    moved: dict[str, int] = {}
+    for name, what in PORTS:
+        port = getattr(settings, name)
+        if not port or f"CXR_{name.upper()}" in environ or port_is_free(port):
+            continue
+        moved[name] = free_port()
+        console.print(f"  port {port} is taken: {what} listens on {moved[name]} instead")
+    return settings.model_copy(update=moved) if moved else settings
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -144,12 +166,60 @@ def supervise(stack: Stack, stop: threading.Event, console: Console) -> None:
         stop.wait(0.5)
 
 
+def published(stack: Stack, prometheus_url: str | None = None) -> devstack.DevStack:
+    """What the other commands need to find this stack (pipeline/devstack.py): its client
+    settings (never a secret: the edge's secrets stay in the environment that has them)
+    and its URLs."""
+    s = stack.settings
+    env = {**(stack.broker.client_env() if stack.broker else {}),
+           "CXR_KAFKA_BOOTSTRAP": stack.bootstrap, "CXR_TOPIC_PREFIX": s.topic_prefix,
+           "CXR_PARTITIONS": str(s.partitions), "CXR_EDGE_HOST": s.edge_host,
+           "CXR_EDGE_PORT": str(urlsplit(stack.edge_url).port),
+           "CXR_METRICS_HOST": s.metrics_host,
+           "CXR_METRICS_PORT": str(urlsplit(stack.worker_metrics["worker"]).port)}
+    if s.edge_admin_port:
+        env["CXR_EDGE_ADMIN_PORT"] = str(s.edge_admin_port)
+    if s.edge_auth != "none":
+        env["CXR_EDGE_AUTH"] = s.edge_auth
+    if s.redaction_key is None:  # the children hash with the published dev-only key
+        env["CXR_REDACTION_KEY"] = DEV_REDACTION_KEY
+    urls = {"webhook": f"{stack.edge_url}/webhooks/cxone",
+            "edge_metrics": f"{stack.edge_admin_url}/metrics", **stack.worker_metrics}
+    if prometheus_url:
+        urls["prometheus"] = prometheus_url
+    return devstack.DevStack(pid=os.getpid(), broker=stack.broker_kind, env=env, urls=urls)
+
+
+@contextlib.contextmanager
+def announced(stack: devstack.DevStack, console: Console) -> Iterator[None]:
+    """Publish the stack for the other commands while it runs; print the same values for a
+    shell that cannot read the file."""
+    path = devstack.publish(stack)
+    console.print(f"  commands in another shell find this stack by themselves ({path});\n"
+                  f"  elsewhere, these values reach it:")
+    for line in stack.export_lines():
+        console.print(f"    {line}", highlight=False)
+    try:
+        yield
+    finally:
+        devstack.withdraw(stack.pid)
+
+
+def refuse_a_second_stack() -> None:
+    running = devstack.running()
+    if running is not None:
+        raise DevError(f"{running.describe()} is already running: every command finds it "
+                       f"by itself; stop it (Ctrl-C there) before starting another")
+
+
 def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
             console: Console, prometheus: bool = False, broker: str = "embedded",
             kafka_nodes: int = 1) -> None:
+    refuse_a_second_stack()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    settings = with_free_ports(settings, os.environ, console)
     stack = Stack(settings, env={"CXR_LOG_FORMAT": settings.log_format}, broker=broker,
                   kafka_nodes=kafka_nodes)
     demo_failed = False
@@ -167,7 +237,8 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
             f"  topics:    {', '.join(stack.topics.all())}"
         )
         with (fake_cxone_registration(stack.edge_url, console),
-              local_prometheus(stack, prometheus, console)):
+              local_prometheus(stack, prometheus, console) as prometheus_url,
+              announced(published(stack, prometheus_url), console)):
             if demo:
                 from pipeline.demo import demo as show_demo
 

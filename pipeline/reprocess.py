@@ -37,7 +37,7 @@ from rich.console import Console
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
 from pipeline.ops import times
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings, load_command_settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -384,12 +384,13 @@ def reprocess_command(
     """Normalize the raw topic's records of a time range again with the current mappings
     and write them to the channel and fan-out topics, past the dedup table, each marked
     `cxr-reprocessed` (consumers upsert by idempotencyKey). Events that fail are counted,
-    not dead-lettered again. Needs CXR_KAFKA_BOOTSTRAP and the workers' CXR_REDACTION_KEY."""
+    not dead-lettered again. Needs CXR_KAFKA_BOOTSTRAP (or a running
+    `cxone-router dev`, found by itself) and the workers' CXR_REDACTION_KEY."""
     from pipeline.kafka.clients import Connection
 
     now = datetime.now(UTC)
     start, end = parse_range(since, until, now)
-    settings = load_settings()
+    settings = load_command_settings()
     kafka = Connection.of(settings)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the error says it once
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

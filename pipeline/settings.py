@@ -212,6 +212,28 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap is None
 
     @property
+    def webhook_url(self) -> str:
+        """Where a client posts webhooks to this edge (one listening on every address is
+        reached on loopback)."""
+        return f"{self._client_base(self.edge_host, self.edge_port)}/webhooks/cxone"
+
+    @property
+    def edge_metrics_url(self) -> str:
+        """The edge's /metrics: on its admin port when it has one."""
+        base = self._client_base(self.edge_admin_host or self.edge_host,
+                                 self.edge_admin_port or self.edge_port)
+        return f"{base}/metrics"
+
+    @property
+    def worker_metrics_url(self) -> str:
+        return f"{self._client_base(self.metrics_host, self.metrics_port)}/metrics"
+
+    @staticmethod
+    def _client_base(host: str, port: int) -> str:
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
     def fetch_wait_ms(self) -> int:
         if self.fetch_max_wait_ms is not None:
             return self.fetch_max_wait_ms
@@ -302,3 +324,11 @@ def load_settings(**overrides: object) -> Settings:
         raise configuration_error(exc, ENV_PREFIX, "settings") from None
     warn_unknown_variables()
     return settings
+
+
+def load_command_settings() -> Settings:
+    """An operator's command (`tail`, `dlq`, `status`…): with CXR_KAFKA_BOOTSTRAP unset, a
+    running `cxone-router dev` stack supplies what the environment leaves unset."""
+    from pipeline.devstack import discovered_overrides
+
+    return load_settings(**discovered_overrides())

@@ -9,20 +9,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import load_command_settings
 from pipeline.signing import Signer
-
-WEBHOOK_PATH = "/webhooks/cxone"
-
-
-def edge_url(settings: Settings) -> str:
-    """The configured edge's webhook URL; an edge listening on every address is reached on
-    loopback."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
-        settings.edge_host, settings.edge_host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.edge_port}{WEBHOOK_PATH}"
 
 
 def curl_command(url: str, headers: dict[str, str], body_file: Path) -> str:
@@ -66,11 +54,12 @@ def sign_command(
     ] = "application/json",
     url: Annotated[
         str | None,
-        typer.Option(help="Where --curl posts; default: CXR_EDGE_HOST:CXR_EDGE_PORT's "
+        typer.Option(help="Where --curl posts; default: the running `cxone-router dev`'s "
+                     "edge, else CXR_EDGE_HOST:CXR_EDGE_PORT's "
                      "/webhooks/cxone.", show_default=False),
     ] = None,
 ) -> None:
-    settings = load_settings()
+    settings = load_command_settings()
     reads_stdin = body_file is None or str(body_file) == "-"
     if curl and reads_stdin:
         typer.secho("error: --curl needs the body in a FILE (curl posts it with "
@@ -97,7 +86,7 @@ def sign_command(
     headers = {"Content-Type": content_type, **signer.headers(body)}
     if curl:
         assert body_file is not None
-        typer.echo(curl_command(url or edge_url(settings), headers, body_file.resolve()))
+        typer.echo(curl_command(url or settings.webhook_url, headers, body_file.resolve()))
     else:
         for name, value in headers.items():
             typer.echo(f"{name}: {value}")

@@ -7,6 +7,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from pipeline.kafka.capabilities import with_capabilities
 from pipeline.kafka.clients import Connection, record_limit
 from pipeline.kafka.diagnose import start_client
 from pipeline.settings import Settings
@@ -36,7 +37,8 @@ async def open_admin(kafka: Connection) -> AIOKafkaAdminClient:
 
 
 async def open_producer(settings: Settings, kafka: Connection) -> AIOKafkaProducer:
-    """The pipeline's producer settings: acks=all, idempotence on a real cluster."""
-    producer = kafka.pipeline_producer(settings)
+    """The pipeline's producer settings: acks=all, idempotent where the brokers can serve
+    it (asked of them, unless CXR_KAFKA_IDEMPOTENCE says)."""
+    producer = kafka.pipeline_producer(await with_capabilities(settings, kafka))
     await start_client(producer, kafka)
     return producer

@@ -83,9 +83,9 @@ def _setup() -> tuple[Settings, Connection, str, str]:
     from pipeline.kafka.clients import Connection
     from pipeline.kafka.topics import Topics
     from pipeline.ops.connect import quiet_kafka_logs
-    from pipeline.settings import load_settings
+    from pipeline.settings import load_command_settings
 
-    settings = load_settings()
+    settings = load_command_settings()
     kafka = Connection.of(settings)
     quiet_kafka_logs()
     topics = Topics(settings.topic_prefix, (), ())  # raw and dlq need no mappings

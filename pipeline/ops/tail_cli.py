@@ -49,13 +49,13 @@ def tail_command(
     nothing and moves no worker's offsets."""
     from pipeline.kafka.clients import Connection
     from pipeline.ops.connect import quiet_kafka_logs
-    from pipeline.settings import load_settings
+    from pipeline.settings import load_command_settings
 
     try:
         begin = parse_start(start)
     except StartFormatError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from") from None
-    settings = load_settings()
+    settings = load_command_settings()
     kafka = Connection.of(settings)
     quiet_kafka_logs()
     query = Query(begin, tuple(partition) if partition else None,

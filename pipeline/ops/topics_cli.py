@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.settings import load_settings
+from pipeline.settings import load_command_settings
 
 topics_app = typer.Typer(
     help="Create the pipeline's topics where missing (idempotent) and list them; "
@@ -31,7 +31,7 @@ def topics(ctx: typer.Context) -> None:
     from pipeline.ops.connect import quiet_kafka_logs
     from pipeline.stack import topics_for
 
-    settings = load_settings()
+    settings = load_command_settings()
     kafka = Connection.of(settings)
     names = topics_for(settings).all()
     quiet_kafka_logs()
@@ -56,7 +56,7 @@ def describe_command(
     from pipeline.ops.describe import describe
     from pipeline.stack import topics_for
 
-    settings = load_settings()
+    settings = load_command_settings()
     kafka = Connection.of(settings)
     quiet_kafka_logs()
     infos = asyncio.run(describe(settings, kafka, topics_for(settings)))

@@ -14,13 +14,12 @@ from typing import Annotated
 
 import typer
 
-from pipeline.settings import load_settings
+from pipeline.settings import load_command_settings
 from pipeline.signing import Signer, signer_for
 from pipeline.simulate.profiles import DEFAULT_CHANNEL_MIX, Profile, parse_channel_mix
 from pipeline.simulate.runner import run_simulation
 from pipeline.simulate.summary import Summary
 
-DEFAULT_URL = "http://127.0.0.1:8080/webhooks/cxone"
 _DEFAULT_MIX_TEXT = ",".join(f"{c}={w}" for c, w in DEFAULT_CHANNEL_MIX.items())
 
 
@@ -51,7 +50,12 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 
 def simulate_command(
-    url: Annotated[str, typer.Option(help="The edge's webhook URL.")] = DEFAULT_URL,
+    url: Annotated[
+        str | None,
+        typer.Option(help="The edge's webhook URL; default: the running `cxone-router dev`'s "
+                     "edge, else CXR_EDGE_HOST:CXR_EDGE_PORT's /webhooks/cxone.",
+                     show_default=False),
+    ] = None,
     rate: Annotated[
         float, typer.Option(help="Events per second; 0 = as fast as concurrency allows.")
     ] = 100.0,
@@ -108,7 +112,9 @@ def simulate_command(
         timeout=timeout,
         max_attempts=max_attempts,
     )
-    signer = signer_for(load_settings())
+    settings = load_command_settings()
+    url = url or settings.webhook_url
+    signer = signer_for(settings)
     progress = not no_progress and sys.stderr.isatty()
     try:
         with asyncio.Runner(loop_factory=_event_loop) as runner:

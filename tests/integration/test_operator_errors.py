@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 def minimal_env(**values: str) -> dict[str, str]:
     """No CXR_* from the caller's environment: only these, and a redaction key (the default
     routes hash: a worker without one refuses to start)."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "LANG", "TMPDIR", "XDG_STATE_HOME")}
     return {**env, "PYTHONUNBUFFERED": "1", "CXR_REDACTION_KEY": "operator-errors-test-key",
             **values}
 

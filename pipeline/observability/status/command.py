@@ -63,9 +63,11 @@ def load_thresholds(schemas_dir: Path) -> Thresholds:
 def status_command(
     edge: Annotated[str | None, typer.Option(
         "--edge", help="The edge's /metrics URL (default: "
-        "http://CXR_EDGE_HOST:CXR_EDGE_PORT/metrics).", show_default=False)] = None,
+        "the running `cxone-router dev`'s, else CXR_EDGE_HOST:CXR_EDGE_PORT's, or the "
+        "admin port's when CXR_EDGE_ADMIN_PORT is set).", show_default=False)] = None,
     worker: Annotated[list[str] | None, typer.Option(
         "--worker", help="A worker's /metrics URL; repeat for each worker (default: "
+        "the running `cxone-router dev`'s worker, else "
         "http://CXR_METRICS_HOST:CXR_METRICS_PORT/metrics).", show_default=False)] = None,
     interval: Annotated[float, typer.Option(
         "--interval", min=0.1, help="Seconds between the two scrapes rates and percentiles "
@@ -80,14 +82,14 @@ def status_command(
     against the freshness SLO, dead letters, schema drift and the workers. Rates and
     percentiles come from two scrapes --interval seconds apart. Exit code 1 when a target
     could not be scraped (one-shot)."""
-    from pipeline.settings import load_settings
+    from pipeline.settings import load_command_settings
 
     if watch and json_output:
         raise typer.BadParameter("--json is one-shot only; drop --watch", param_hint="--json")
-    settings = load_settings()
-    edge_url = edge or f"http://{settings.edge_host}:{settings.edge_port}/metrics"
+    settings = load_command_settings()
+    edge_url = edge or settings.edge_metrics_url
     worker_urls = list(dict.fromkeys(
-        worker or [f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"]))
+        worker or [settings.worker_metrics_url]))
     thresholds = load_thresholds(settings.schemas_dir)
     console = Console()
     if watch:

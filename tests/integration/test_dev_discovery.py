@@ -1,0 +1,183 @@
+"""Every operator command against a running `cxone-router dev`, from a second process with
+no CXR_* variable set, as a user in a second shell runs them: each finds the stack by
+itself (the file `dev` writes) and does its job. With its default ports taken, `dev` picks
+free ones and says which; a second `dev` is refused while one runs; the file is gone once
+it stops."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from pipeline.devstack import stack_file
+from pipeline.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+DEFAULT_PORTS = (8080, 9102, 19092)  # the edge's, the worker's /metrics, the broker's
+
+
+def no_cxr_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
+    return {**env, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+@contextlib.contextmanager
+def taken(ports: tuple[int, ...]) -> Iterator[None]:
+    """Each port held by a listening socket, unless something already holds it: taken
+    either way."""
+    with contextlib.ExitStack() as held:
+        for port in ports:
+            sock = held.enter_context(socket.socket())
+            with contextlib.suppress(OSError):
+                sock.bind(("127.0.0.1", port))
+                sock.listen()
+        yield
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"no {marker!r} within {timeout} s; output:\n{''.join(seen)}")
+
+
+def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """`cxone-router ARGS` from a folder that is not the checkout, with no CXR_* set."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], env=no_cxr_env(),
+                          capture_output=True, text=True, timeout=timeout, cwd="/")
+
+
+def until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        if result := check():
+            return result
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`dev` with its default ports taken; what it printed up to "Serving"."""
+    env = {**no_cxr_env(), "CXR_TOPIC_PREFIX": f"found{os.getpid()}",
+           "CXR_DATA_DIR": str(tmp_path_factory.mktemp("dev-data")),
+           "CXR_LOG_LEVEL": "warning"}
+    with taken(DEFAULT_PORTS):
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "dev"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=REPO_ROOT, start_new_session=True)
+        try:
+            shown = read_until(proc, "Serving", 120)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    try:
+        yield shown
+        assert stack_file().exists()
+        second = cli("dev", timeout=60)
+        assert second.returncode != 0 and "already running" in second.stderr, second
+        assert "Traceback" not in second.stderr, second.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    assert "no process left behind" in rest, rest
+    assert not stack_file().exists()  # no later command takes a dead stack for a live one
+
+
+def test_dev_picks_free_ports_for_taken_defaults_and_says_which(dev: str) -> None:
+    for port in DEFAULT_PORTS:
+        assert re.search(rf"port {port} is taken: .* listens on \d+ instead", dev), dev
+    exports = dict(re.findall(r"export (CXR_[A-Z_]+)=(\S+)", dev))
+    assert exports["CXR_KAFKA_IDEMPOTENCE"] == "false", exports  # the embedded broker
+    assert int(exports["CXR_EDGE_PORT"]) not in DEFAULT_PORTS, exports
+    assert exports["CXR_KAFKA_BOOTSTRAP"] in dev
+
+
+def test_every_command_finds_the_dev_stack_with_no_cxr_variable_set(
+        dev: str, tmp_path: Path) -> None:
+    prefix = f"found{os.getpid()}"
+    # topics: the stack's own, under its prefix
+    listed = cli("topics")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{prefix}.interactions.voice" in listed.stdout, listed.stdout
+    assert "using the running `cxone-router dev`" in listed.stderr
+
+    # simulate: posts to the stack's edge (not :8080, which dev could not have)
+    simulated = cli("simulate", "--count", "20", "--rate", "0", "--malformed", "0",
+                    "--redeliveries", "0", "--seed", "7", "--json", "--no-progress")
+    assert simulated.returncode == 0, simulated.stderr
+    assert orjson.loads(simulated.stdout)["accepted"] == 20
+
+    # sign --curl: a command that posts to the stack's edge; this body is dead-lettered
+    body = tmp_path / "unknown-channel.json"
+    body.write_text('{"eventType": "Mystery", "interactionId": "found-dlq-1", '
+                    '"data": {"what": "no channel"}}')
+    signed = cli("sign", str(body), "--curl")
+    assert signed.returncode == 0, signed.stderr
+    posted = subprocess.run(["bash", "-c", signed.stdout], capture_output=True, text=True,
+                            timeout=30)
+    assert " 202 " in posted.stdout.splitlines()[0], posted.stdout
+
+    # tail: the dead letter on the stack's DLQ topic
+    def dead_letter() -> dict[str, Any] | None:
+        tailed = cli("tail", "dlq", "--key", "found-dlq-1", "--json")
+        assert tailed.returncode == 0, tailed.stderr
+        lines = [orjson.loads(line) for line in tailed.stdout.splitlines() if line.strip()]
+        return lines[0] if lines else None
+    letter = until(dead_letter, 60, "the dead letter never reached the DLQ")
+    assert letter["topic"] == f"{prefix}.webhooks.dlq"
+
+    # dlq replay: for real, back to the raw topic (idempotence off, as the broker serves)
+    replayed = cli("dlq", "replay", "--key", "found-dlq-1", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    [sent] = orjson.loads(replayed.stdout)["replayed"]
+    assert sent["from"] == f"{prefix}.webhooks.dlq:{letter['partition']}:{letter['offset']}"
+
+    # ... and the worker dead-letters it again, one attempt more
+    def second_letter() -> bool:
+        tailed = cli("tail", "dlq", "--key", "found-dlq-1", "--json")
+        return len([line for line in tailed.stdout.splitlines() if line.strip()]) >= 2
+    until(second_letter, 60, "the replayed event was not dead-lettered again")
+
+    # reprocess: the simulated events again, for real, to the channel topics
+    reprocessed = cli("reprocess", "--since", "10m", "--json")
+    assert reprocessed.returncode == 0, reprocessed.stderr
+    summary = orjson.loads(reprocessed.stdout)
+    assert sum(summary["events"].values()) >= 1, summary
+    assert sum(n for topic, n in summary["records"].items() if topic.startswith(prefix)) >= 1
+
+    # status: the stack's edge and worker, wherever dev put their /metrics
+    status = cli("status", "--json", "--interval", "0.5")
+    assert status.returncode == 0, status.stdout + status.stderr
+    figures = orjson.loads(status.stdout)
+    assert figures["edge"]["up"] and all(t["up"] for t in figures["workers"]["targets"])
+    assert not figures["down"]
+    edge = figures["edge"]["url"]
+    assert httpx.get(edge, timeout=5).status_code == 200
