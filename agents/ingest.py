@@ -169,7 +169,8 @@ class Ingest:
     def _process(self, message: Any, headers: dict[str, bytes],
                  now_ms: int) -> tuple[str, Normalized | None]:
         """The event's channel and its outputs and mark; None for a duplicate."""
-        payload = decode_raw(message.value, headers, self._max_form_fields)
+        payload = decode_raw(message.value, headers, self._max_form_fields,
+                             self._normalizer.form_names)
         keys = self._normalizer.keys(payload)
         dedup_key = self._dedup.key(message.partition, keys.idempotency_key)
         if self._dedup.seen(dedup_key, now_ms):

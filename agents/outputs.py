@@ -14,19 +14,20 @@ from agents.delivery import Output
 from agents.fanout import Fanout
 from pipeline.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, received_ns
 from pipeline.mapping import EventKeys, Normalizer
-from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode
+from pipeline.payload import FieldNames, InvalidPayload, UnsupportedMediaType, decode
 
 JSON_CONTENT_TYPE = b"application/json"
 
 
-def decode_raw(value: bytes | None, headers: dict[str, bytes],
-               max_form_fields: int) -> dict[str, Any]:
-    """A raw record's body as a JSON object, by its `content-type` header."""
+def decode_raw(value: bytes | None, headers: dict[str, bytes], max_form_fields: int,
+               form_names: FieldNames | None = None) -> dict[str, Any]:
+    """A raw record's body as a JSON object, by its `content-type` header; a form's field
+    names in the mappings' letter case (`Normalizer.form_names`)."""
     content_type = headers.get(CONTENT_TYPE, b"application/json").decode("latin-1")
     if value is None:
         raise InvalidPayload("empty record")
     try:
-        return decode(value, content_type, max_form_fields)
+        return decode(value, content_type, max_form_fields, form_names)
     except UnsupportedMediaType as exc:
         raise InvalidPayload(str(exc)) from None
 

@@ -5,6 +5,7 @@ CXone posts JSON; Studio's REST action posts form fields by default. Both become
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -54,14 +55,21 @@ def _media_type(content_type: str) -> str:
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def decode(body: bytes, content_type: str | None, max_form_fields: int = 1000) -> dict[str, Any]:
+FieldNames = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def decode(body: bytes, content_type: str | None, max_form_fields: int = 1000,
+           form_names: FieldNames | None = None) -> dict[str, Any]:
     """Parse a body into a JSON object, or raise InvalidPayload saying why. A UTF-8
-    byte-order mark before JSON is ignored (RFC 8259 §8.1: .NET senders write one)."""
+    byte-order mark before JSON is ignored (RFC 8259 §8.1: .NET senders write one).
+    `form_names` renames a form's fields (the mappings' spelling of a name in another
+    letter case: pipeline/mapping/form_names.py)."""
     kind = media_type(content_type)
     if body.startswith(UTF8_BOM):
         body = body[3:]
     if kind == FORM and not body.lstrip().startswith(b"{"):
-        return _decode_form(body, max_form_fields)
+        fields = _decode_form(body, max_form_fields)
+        return form_names(fields) if form_names is not None else fields
     # JSON, or JSON sent with Studio's default form content type (a common script slip)
     try:
         value = orjson.loads(body)

@@ -182,7 +182,8 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
         headers = as_dict(record.headers)
         where = f"partition {record.partition} offset {record.offset}"
         try:
-            payload = decode_raw(record.value, headers, max_form_fields)
+            payload = decode_raw(record.value, headers, max_form_fields,
+                                 normalizer.form_names)
             keys = normalizer.keys(payload)
             mark = DedupIndex.key(record.partition, keys.idempotency_key)  # the worker's
             if mark in seen:

@@ -87,7 +87,8 @@ class Transform:
 
     def run(self, record: RawRecord) -> tuple[str, Any]:
         """One event, as `Ingest._process` handles a new one: its dedup key and outputs."""
-        payload = decode_raw(record.value, record.headers, self.max_form_fields)
+        payload = decode_raw(record.value, record.headers, self.max_form_fields,
+                             self.normalizer.form_names)
         keys = self.normalizer.keys(payload)
         dedup_key = DedupIndex.key(record.partition, keys.idempotency_key)
         _, outputs = self.outputs.build(payload, record.headers, keys)
@@ -116,7 +117,8 @@ def _stage_passes(t: Transform, records: Sequence[RawRecord]
                   ) -> dict[str, Callable[[], Any]]:
     """One function per stage, each a pass over every event with its inputs ready."""
     normalizer, fanout, outputs = t.normalizer, t.fanout, t.outputs
-    payloads = [decode_raw(r.value, r.headers, t.max_form_fields) for r in records]
+    payloads = [decode_raw(r.value, r.headers, t.max_form_fields, normalizer.form_names)
+                for r in records]
     keys = [normalizer.keys(p) for p in payloads]
     received = [received_ns(r.headers) or 0 for r in records]
     normalized = [normalizer.normalize(p, ns, k) for p, ns, k in zip(payloads, received, keys,

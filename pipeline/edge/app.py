@@ -102,7 +102,8 @@ class Edge:
                     return _RATE_LIMITED
             if applied:
                 body = decoded(body, applied, limit)
-            payload = decode(body, content_type, self.settings.max_form_fields)
+            payload = decode(body, content_type, self.settings.max_form_fields,
+                             self.normalizer.form_names)
             keys = self.normalizer.keys(payload)
         except (UnsupportedEncoding, UnsupportedMediaType) as exc:
             return _error(415, str(exc), {"Accept-Encoding": ACCEPTED})

@@ -14,6 +14,7 @@ import orjson
 from pipeline.mapping.codegen import compile_fill, compile_keys
 from pipeline.mapping.conditions import compile_first
 from pipeline.mapping.errors import MappingError, MissingField, SchemaViolation, UnknownChannel
+from pipeline.mapping.form_names import FormNames
 from pipeline.mapping.schema_check import ANY, STR, Model, compile_check, compile_model_check
 from pipeline.mapping.spec import ChannelSpec, CommonSpec, compile_field, load_mappings
 from pipeline.mapping.values import as_string, as_timestamp, ns_to_iso
@@ -62,6 +63,8 @@ class Normalizer:
             compile_first([(list(c.conditions), c, f"{c.source}: detect") for c in channels])
             if all(c.conditions for c in channels) else self._detect_in_turn)
         self._keys = compile_keys(common.idempotency_key, EventKeys, _composite_id)
+        # a form's field names in the mappings' letter case, for `decode`
+        self.form_names = FormNames.of(common, channels)
 
     @classmethod
     def from_dir(cls, schemas_dir: Path) -> Normalizer:

@@ -44,8 +44,12 @@ async def test_each_shape_and_channel_lands_on_its_topic(stack: Stack) -> None:
     for contact, uppercase in ((studio_contact, False), (studio_upper, True)):
         form = urlencode(studio_voice(contact, "Disconnected", uppercase=uppercase)).encode()
         assert (await post(stack, form, FORM)).status_code == 202
+    studio_any_case = uid("7")  # a Studio author's own spelling: contactid, IsInbound...
+    fields = studio_voice(studio_any_case, "Disconnected")
+    respelled = {(n.lower() if i % 2 else n.upper()): v for i, (n, v) in enumerate(fields.items())}
+    assert (await post(stack, urlencode(respelled).encode(), FORM)).status_code == 202
 
-    studios = {studio_contact, studio_upper}
+    studios = {studio_contact, studio_upper, studio_any_case}
     wanted = set(cases) | studios
     ends = {i for i, (b, _, _) in cases.items()
             if b["eventType"] in ("interaction.completed", "CaseStatusChanged")} | studios

@@ -181,3 +181,54 @@ def test_an_out_of_range_timestamp_is_like_an_unparseable_one(normalizer: Normal
     record = normalizer.normalize(payload, RECEIVED)
     assert record["occurredAt"] is None
     assert record["interactionId"] == "int-43"
+
+
+def _form(fields: dict[str, str]) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(fields).encode()
+
+
+@pytest.mark.parametrize("spell", [str.lower, str.upper, str.title,
+                                   lambda n: n[0].upper() + n[1:]],
+                         ids=["lower", "upper", "title", "capitalized"])
+def test_studio_form_names_in_any_letter_case_map_the_same(normalizer: Normalizer,
+                                                           spell: Any) -> None:
+    """Studio authors name their variables in any case: a form whose names differ from the
+    mappings' only in case gives the same record and interaction id."""
+    from pipeline.payload import FORM, decode
+
+    fields = studio_voice("5551234", "Disconnected")
+    as_mapped = decode(_form(fields), FORM, form_names=normalizer.form_names)
+    respelled = {spell(name): value for name, value in fields.items()}
+    assert set(respelled) != set(fields) or spell is str.lower
+    as_sent = decode(_form(respelled), FORM, form_names=normalizer.form_names)
+    # renamed to a spelling the mappings use (CXone's CONTACTID or contactId), values kept
+    assert sorted(as_sent.values()) == sorted(as_mapped.values())
+    assert {n.casefold() for n in as_sent} == {n.casefold() for n in fields}
+    keys = normalizer.keys(as_mapped)  # a content hash: the bodies differ, the records must not
+    assert normalizer.interaction_id(as_sent) == "5551234"  # the edge's partition key
+    record = normalizer.normalize(as_sent, RECEIVED, keys)
+    assert record == normalizer.normalize(as_mapped, RECEIVED, keys)
+    assert record["missingFields"] == ["tenant.tenantId", "tenant.businessUnitId",
+                                       "context.queue"]
+
+
+def test_form_names_keep_exact_spellings_and_never_overwrite(normalizer: Normalizer) -> None:
+    names = normalizer.form_names
+    # both spellings the mappings use stay as sent; an unmapped name too
+    assert names({"ANI": "1", "ani": "2", "myVariable": "x"}) == \
+        {"ANI": "1", "ani": "2", "myVariable": "x"}
+    # `ISINBOUND` would become `isInbound`, which the form has: both kept as they are
+    assert names({"isInbound": "a", "ISINBOUND": "b"}) == {"isInbound": "a", "ISINBOUND": "b"}
+    assert names({"ISINBOUND": "b"}) == {"isInbound": "b"}
+    [(renamed, value)] = names({"ContactID": "b"}).items()
+    assert value == "b" and renamed in ("contactId", "CONTACTID")
+
+
+def test_json_bodies_keep_their_names(normalizer: Normalizer) -> None:
+    """Only forms are renamed: JSON is the senders' own structure, mapped exactly."""
+    from pipeline.payload import JSON, decode
+
+    assert decode(b'{"ContactID": "1"}', JSON, form_names=normalizer.form_names) == \
+        {"ContactID": "1"}

@@ -54,7 +54,8 @@ class Job:
         the outputs: none for a duplicate, one dead letter for an event that fails."""
         headers = as_dict(headers)
         try:
-            payload = decode_raw(value, headers, self._max_form_fields)
+            payload = decode_raw(value, headers, self._max_form_fields,
+                                 self._normalizer.form_names)
             keys = self._normalizer.keys(payload)
             dedup_key = DedupIndex.key(partition, keys.idempotency_key)
             if seen(dedup_key):
