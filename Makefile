@@ -4,13 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check clean prometheus java
+.PHONY: run test check lock clean prometheus java
 
-$(STAMP): pyproject.toml
+# The lock: exact versions with their hashes. requirements/dev.txt is everything `make run`
+# and `make test` need (the package's extras dev, embedded, observability and bench), so a
+# checkout and CI test the versions the image runs: requirements/runtime.txt, the runtime
+# dependencies alone, resolved to the same versions.
+LOCKED_EXTRAS := dev embedded observability bench
+COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --upgrade --quiet --custom-compile-command "make lock"
+
+$(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+	  echo "requirements/dev.txt does not hold what pyproject.toml asks for: run 'make lock'"; \
+	  exit 1; }
 	touch $(STAMP)
+
+# Refresh the lock to the newest versions pyproject.toml allows; commit both files.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q 'uv>=0.5'
+	$(COMPILE) $(addprefix --extra ,$(LOCKED_EXTRAS)) -o requirements/dev.txt
+	$(COMPILE) --constraint requirements/dev.txt -o requirements/runtime.txt
 
 run: $(STAMP)
 	$(BIN)/cxone-router dev --demo

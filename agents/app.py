@@ -24,6 +24,7 @@ from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
 from agents.metrics import WorkerMetrics
 from agents.transactions import Transactions
+from agents.versions import check_patched_versions
 from pipeline.kafka.clients import Connection, record_limit
 from pipeline.kafka.security import Security
 from pipeline.kafka.topics import Topics
@@ -46,6 +47,7 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
     kafka = Connection.of(settings, bootstrap)
+    check_patched_versions()
     faust_patches.install(
         settings.fetch_wait_ms, read_committed=settings.exactly_once,
         tail_reader=lambda: kafka.consumer(group_id=None, enable_auto_commit=False))

@@ -11,6 +11,7 @@ from pipeline.bench.cli import bench_command
 from pipeline.cxone.cli import fake_cxone_command, webhooks_app
 from pipeline.drills.cli import drill_command
 from pipeline.errors import ConfigurationError, CxoneRouterError
+from pipeline.extras import missing_extra
 from pipeline.kafka.acls_cli import acls_command
 from pipeline.observability.cli import observability_app
 from pipeline.observability.status import status_command
@@ -149,6 +150,11 @@ def main() -> None:
         raise SystemExit(2) from None
     except CxoneRouterError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None
+    except ModuleNotFoundError as exc:
+        if (install := missing_extra(exc)) is None:
+            raise
+        typer.secho(f"error: {install}", fg=typer.colors.RED, err=True)
         raise SystemExit(1) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import ipaddress
 import logging
 import os
@@ -20,7 +21,23 @@ ENV_PREFIX = "CXR_"
 # Settings that hold a secret: each may also be read from the file CXR_<NAME>_FILE names.
 SECRET_FIELDS = ("edge_hmac_secrets", "edge_bearer_tokens", "edge_basic_users",
                  "redaction_key", "kafka_sasl_password", "kafka_ssl_key_password")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a checkout's (installed: site-packages)
+
+
+def packaged_schemas() -> Path:
+    """The runtime files (mappings, routes, SLOs, JSON Schemas) the package carries: the
+    wheel puts a checkout's schemas/ inside it (pyproject.toml); a checkout, or an editable
+    install of one, reads schemas/ itself."""
+    carried = importlib.resources.files("pipeline") / "schemas"
+    if isinstance(carried, Path) and carried.is_dir():
+        return carried
+    return REPO_ROOT / "schemas"
+
+
+def scratch_dir() -> Path:
+    """The user's cache folder: never one inside the package, which may be read-only once
+    installed."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cxone-router"
 
 
 class Settings(BaseSettings):
@@ -141,7 +158,8 @@ class Settings(BaseSettings):
         None, description="HMAC-SHA256 key of fan-out routes' `hash` redaction; the same for "
         "every worker (hashes change with it); unset = a route that hashes stops start-up"
     )
-    data_dir: Path = Field(REPO_ROOT / ".cxr", description="Faust's local state folder")
+    data_dir: Path = Field(default_factory=scratch_dir, description="Faust's local state "
+                           "folder; unset = ~/.cache/cxone-router (XDG_CACHE_HOME)")
 
     # Operator commands
     dlq_max_attempts: int = Field(
@@ -150,7 +168,10 @@ class Settings(BaseSettings):
     )
 
     # Data-driven parts
-    schemas_dir: Path = REPO_ROOT / "schemas"
+    schemas_dir: Path = Field(
+        default_factory=packaged_schemas, validate_default=True,
+        description="mappings/, routes.json, slos.json and the record's JSON Schema; unset = "
+        "the ones the package carries")
 
     # Logs
     log_format: Literal["json", "console"] = "json"
@@ -190,6 +211,20 @@ class Settings(BaseSettings):
     def _topic_prefix_is_legal(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+        return value
+
+    @field_validator("schemas_dir")
+    @classmethod
+    def _schemas_dir_has_the_runtime_files(cls, value: Path) -> Path:
+        from pipeline.mapping.normalizer import RECORD_SCHEMA
+        from pipeline.mapping.spec import COMMON_FILE
+        from pipeline.observability.slo import SLO_FILE
+        from pipeline.routing import ROUTES_FILE
+
+        needed = (f"mappings/{COMMON_FILE}", ROUTES_FILE, SLO_FILE, RECORD_SCHEMA)
+        if missing := [name for name in needed if not (value / name).is_file()]:
+            raise ValueError(f"{value} has no {', '.join(missing)} (unset, the package's "
+                             "own files are read)")
         return value
 
     @field_validator("redaction_key")

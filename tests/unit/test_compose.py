@@ -263,13 +263,20 @@ def published_container_ports(service: str) -> set[int]:
     return {int(str(p).split(":")[-1].split("/")[0]) for p in services()[service]["ports"]}
 
 
-def dockerfile_final_stage() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the last stage, continuation lines joined."""
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """Each stage's (INSTRUCTION, arguments), continuation lines joined."""
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     lines = [ln for ln in map(str.strip, text.splitlines()) if ln and not ln.startswith("#")]
-    instructions = [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
-    last_from = max(i for i, (word, _) in enumerate(instructions) if word == "FROM")
-    return instructions[last_from:]
+    stages: list[list[tuple[str, str]]] = []
+    for word, args in ((ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines):
+        if word == "FROM":
+            stages.append([])
+        stages[-1].append((word, args))
+    return stages
+
+
+def dockerfile_final_stage() -> list[tuple[str, str]]:
+    return dockerfile_stages()[-1]
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -771,9 +778,19 @@ def test_the_image_is_python_311_slim_and_runs_unprivileged() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0"), f"USER {users}"
 
 
-def test_the_image_ships_the_schemas_where_it_says() -> None:
-    copies = [shlex.split(args) for word, args in dockerfile_final_stage() if word == "COPY"]
-    destination = next(c[-1] for c in copies if c[0].rstrip("/") == "schemas")
-    schemas_dir = dockerfile_env().get("CXR_SCHEMAS_DIR", "")
-    assert destination.rstrip("/") == schemas_dir, (
-        f"schemas/ is copied to {destination} but CXR_SCHEMAS_DIR is {schemas_dir!r}")
+def test_the_image_reads_the_schemas_its_package_carries() -> None:
+    """The wheel carries schemas/ (pyproject.toml): the builder must have it beside the
+    sources, and nothing may point the image elsewhere."""
+    builder = dockerfile_stages()[0]
+    copied = [shlex.split(args)[0].rstrip("/") for word, args in builder if word == "COPY"]
+    assert "schemas" in copied, f"the builder copies {copied}, not schemas/"
+    assert "CXR_SCHEMAS_DIR" not in dockerfile_env()
+
+
+def test_the_image_installs_the_locked_runtime_dependencies_and_no_others() -> None:
+    """Every dependency from requirements/runtime.txt with its hash, then the package
+    itself without resolving anything more."""
+    runs = [args for word, args in dockerfile_stages()[0] if word == "RUN"]
+    assert any("--require-hashes -r requirements/runtime.txt" in run for run in runs), runs
+    package = [run for run in runs if re.search(r"pip install .*(?<![\w/-])\.(\s|$)", run)]
+    assert package and all("--no-deps" in run for run in package), runs
