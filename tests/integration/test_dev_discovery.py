@@ -193,6 +193,9 @@ NOT_RUN = {
     "cxone-router worker": "starts one more worker: it runs until stopped",
     "cxone-router webhooks list": "asks the CXone tenant (CXR_CXONE_*), not this stack",
     "cxone-router dlq replay": "named, not a command line: it has no selector",
+    "cxone-router dev": "the stack these steps run against",
+    "cxone-router X": "stands for any of the others, in the table of where they run",
+    "cxone-router acls --role operator": "named for its role: the admin's, with a principal",
 }
 
 
