@@ -37,11 +37,16 @@ read from anyway; what was processed before is dropped again by the dedup table.
 until it has seen the offset before the partition's end offset. That offset need not
 hold a record a reader gets: with exactly once, a transaction's commit or abort marker
 takes an offset (the last one, after every commit), and aborted marks are skipped by a
-read_committed reader; the embedded broker reports an end offset short of its last batch.
-Recovery then waited for ever (seen in the worker-kill drill: 'No event received for
-active tp ... since recovery start'), or stopped with a ConsistencyError. Here the end
-each recovery waits for is the offset of the last record a read_committed reader gets,
-found by reading the partition's tail (`last_records`).
+read_committed reader; the embedded broker reports an end offset short of its last batch
+(the batch's base offset + 1). Recovery then waited for ever (seen in the worker-kill
+drill: 'No event received for active tp ... since recovery start'), or stopped with a
+ConsistencyError: on the embedded broker, a worker that had read a changelog partition's
+whole last batch (as a standby, or an active partition it kept through a rebalance) holds
+an offset above Faust's end, and at the next rebalance its consistency check stopped the
+worker ("(714 > 713)"; once dedup marks reach the changelog several to a batch, e.g. at
+300-400 events/s: tests/integration/test_embedded_workers.py). Here the end each recovery
+waits for is the offset of the last record a read_committed reader gets, found by reading
+the partition's tail (`last_records`).
 
 5. The livelock detector on a partition without a position. Faust's detector asks
 aiokafka for each assigned partition's position, which asserts that there is one; right
