@@ -40,7 +40,8 @@ def run_drills(drills: Sequence[Drill], plan: Plan, folder: Path, say: Say,
 
 def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say: Say,
               settings: dict[str, str] | None = None) -> Figures:
-    say(f"[{drill.name}] {drill.title}: starting an edge and {plan.workers} workers")
+    say(f"[{drill.name}] {drill.describe(plan)}: starting an edge and {plan.workers} "
+        "workers")
     rig = Rig(cluster, drill.name, plan.workers, folder,
               {**TUNED, **dict(drill.settings), **(settings or {})}).start()
     try:
