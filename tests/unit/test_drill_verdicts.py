@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from pipeline.drills.cli import drill_command
 from pipeline.drills.figures import Figures
+from pipeline.drills.runner import markdown
 from pipeline.drills.scenarios import BY_NAME, DRILLS, SHORT, Plan
 from pipeline.drills.verdicts import Targets, judge, report
 
@@ -66,3 +67,9 @@ def test_titles_state_the_plans_own_timings() -> None:
     for drill in DRILLS:
         assert "{" not in drill.describe(SHORT), drill.name
         assert f" {drill.name}," in names_help or f" {drill.name}." in names_help, drill.name
+
+
+def test_the_markdown_states_each_fault_with_the_plans_timings() -> None:
+    text = markdown([_figures()], SHORT, "cxone-router drill --short worker-kill")
+    assert "3 s before the fault, 4 s after the recovery action" in text
+    assert "- **worker-kill** (kill -9 a worker, restart it 2 s later): answers" in text
