@@ -22,7 +22,6 @@ class Targets:
 
 @dataclass(frozen=True)
 class Verdict:
-    drill: str
     missed: tuple[str, ...]  # the figures over their targets
     line: str
 
@@ -46,7 +45,7 @@ def judge(result: Figures, targets: Targets) -> Verdict:
             f"lost {result.lost} (target {targets.lost}), "
             f"duplicates {result.duplicates} ({duplicates}), "
             f"longest gap {result.longest_gap_s:g} s (target < {targets.gap_s:g} s)")
-    return Verdict(result.drill, tuple(missed), line)
+    return Verdict(tuple(missed), line)
 
 
 def report(verdicts: Sequence[Verdict], echo: Callable[[str], None]) -> int:
