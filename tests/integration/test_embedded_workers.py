@@ -91,7 +91,7 @@ def test_joins_leaves_and_kills_stop_no_other_worker_and_lose_nothing(stack: Sta
 
     # At least once, one copy more is allowed for what the killed worker had processed
     # but not committed: its writes landed, its raw offsets did not, and the partitions'
-    # next owner processed them again (the dedup marks it wrote too drop the rest). So
+    # next owner processed them again (but for those whose dedup marks it had written). So
     # an event may come out twice only if its raw record sits at or above its partition's
     # committed offset read just before the kill; the join and the leave commit what
     # they processed (a rebalance waits for the batches in flight), so they add none.
