@@ -15,7 +15,7 @@ import httpx
 
 from pipeline.drills.figures import Figures, fanout_copies, figures, raw_bodies, read_outputs
 from pipeline.drills.rig import Rig
-from pipeline.drills.scenarios import Drill, Plan
+from pipeline.drills.scenarios import BY_NAME, Drill, Plan
 from pipeline.drills.traffic import RETRY, Accepted, DrillTraffic, TrafficLog
 from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
 from pipeline.simulate.errors import answer_error
@@ -40,7 +40,8 @@ def run_drills(drills: Sequence[Drill], plan: Plan, folder: Path, say: Say,
 
 def run_drill(cluster: ApacheKafka, drill: Drill, plan: Plan, folder: Path, say: Say,
               settings: dict[str, str] | None = None) -> Figures:
-    say(f"[{drill.name}] {drill.title}: starting an edge and {plan.workers} workers")
+    say(f"[{drill.name}] {drill.describe(plan)}: starting an edge and {plan.workers} "
+        "workers")
     rig = Rig(cluster, drill.name, plan.workers, folder,
               {**TUNED, **dict(drill.settings), **(settings or {})}).start()
     try:
@@ -146,5 +147,6 @@ def markdown(results: Sequence[Figures], plan: Plan, command: str) -> str:
     lines.append("")
     for r in results:
         extra = ", ".join(f"{k}: {v}" for k, v in r.checks.items())
-        lines.append(f"- **{r.drill}**: answers {r.statuses}" + (f"; {extra}" if extra else ""))
+        lines.append(f"- **{r.drill}** ({BY_NAME[r.drill].describe(plan)}): answers "
+                     f"{r.statuses}" + (f"; {extra}" if extra else ""))
     return "\n".join(lines) + "\n"

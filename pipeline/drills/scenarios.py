@@ -1,14 +1,16 @@
 """The fault drills. Each fault returns once its recovery action is done (the process
-restarted, the broker resumed); traffic runs throughout."""
+restarted, the broker resumed); traffic runs throughout. Each drill has its targets
+(RELIABILITY.md, "Verdicts")."""
 
 from __future__ import annotations
 
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pipeline.drills.rig import Rig
+from pipeline.drills.verdicts import Targets
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,14 @@ def rolling_restart_workers(rig: Rig, plan: Plan) -> None:
         rig.wait_group(len(rig.workers), timeout=90)
 
 
+EDGE_DOWN = 2.0  # seconds
+
+
 def kill_edge(rig: Rig, plan: Plan) -> None:
     port = int(rig.stack.edge_url.rsplit(":", 1)[1])
     with rig.lock:
         rig.stack.stop("edge", signal.SIGKILL)
-    time.sleep(2.0)
+    time.sleep(EDGE_DOWN)
     with rig.lock:
         rig.stack.start_edge(port)
     rig.stack.wait_edge_ready()
@@ -86,8 +91,9 @@ def kill_edge(rig: Rig, plan: Plan) -> None:
 @dataclass(frozen=True)
 class Drill:
     name: str
-    title: str
+    title: str  # what the fault does, with the plan's timings as {fields} of Plan
     fault: Callable[[Rig, Plan], None]
+    targets: Targets
     redeliver: bool = False  # re-post events accepted before the fault; none may come out
     check_raw: bool = False  # every 202 must be on the raw topic
     # exactly once: the fault must hit a worker's open transaction (aborted writes seen);
@@ -96,25 +102,35 @@ class Drill:
     aborts: bool = False
     settings: tuple[tuple[str, str], ...] = ()  # CXR_* values of this drill's processes
 
+    def describe(self, plan: Plan) -> str:
+        """The title with this plan's timings (--short's are shorter)."""
+        return self.title.format(**asdict(plan), edge_down=EDGE_DOWN)
 
+
+# Longest-gap targets: what the fault itself must cost (a session timeout, a leader's
+# election, three JVMs' restart) with room for this 2-core machine; measured gaps are in
+# RELIABILITY.md.
 DRILLS = [
-    Drill("worker-kill", "kill -9 a worker, restart it 5 s later", kill_worker),
+    Drill("worker-kill", "kill -9 a worker, restart it {worker_down:g} s later", kill_worker,
+          Targets(gap_s=10)),
     Drill("worker-kill-mid-transaction",
-          "kill -9 a worker holding 5 s of writes in its open transactions, restart it 5 s "
-          "later", kill_worker, aborts=True,
+          "kill -9 a worker holding 5 s of writes in its open transactions, restart it "
+          "{worker_down:g} s later", kill_worker, Targets(gap_s=20), aborts=True,
           settings=(("CXR_WORKER_COMMIT_INTERVAL_SECONDS", "5"),)),
     Drill("worker-pause", "SIGSTOP a worker holding 2 s of writes in its open transactions "
-          "past its session timeout, then SIGCONT: its partitions moved and it is fenced",
-          pause_worker, aborts=True, settings=(("CXR_WORKER_COMMIT_INTERVAL_SECONDS", "2"),)),
-    Drill("broker-kill", "kill -9 the broker leading raw partition 0, restart it 10 s later",
-          kill_raw_leader),
-    Drill("broker-pause", "SIGSTOP the broker leading raw partition 1 for 10 s, then SIGCONT",
-          pause_raw_leader),
-    Drill("cluster-restart", "stop all three brokers, start them again (data on disk)",
-          restart_cluster, redeliver=True),
+          "for {worker_paused:g} s, past its session timeout, then SIGCONT: its partitions "
+          "moved and it is fenced", pause_worker, Targets(gap_s=15), aborts=True,
+          settings=(("CXR_WORKER_COMMIT_INTERVAL_SECONDS", "2"),)),
+    Drill("broker-kill", "kill -9 the broker leading raw partition 0, restart it "
+          "{broker_down:g} s later", kill_raw_leader, Targets(gap_s=15)),
+    Drill("broker-pause", "SIGSTOP the broker leading raw partition 1 for {paused:g} s, then "
+          "SIGCONT", pause_raw_leader, Targets(gap_s=15)),
+    Drill("cluster-restart", "stop all three brokers, start them again (data on disk); then "
+          "post again {redeliveries} events accepted before", restart_cluster,
+          Targets(gap_s=60), redeliver=True),
     Drill("rolling-restart", "SIGTERM each worker in turn, waiting until it is back",
-          rolling_restart_workers),
-    Drill("edge-kill", "kill -9 the edge with requests in flight, restart it 2 s later",
-          kill_edge, check_raw=True),
+          rolling_restart_workers, Targets(gap_s=15)),
+    Drill("edge-kill", "kill -9 the edge with requests in flight, restart it {edge_down:g} s "
+          "later", kill_edge, Targets(gap_s=10), check_raw=True),
 ]
 BY_NAME = {d.name: d for d in DRILLS}
