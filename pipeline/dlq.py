@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pipeline.kafka.headers import DLQ_ATTEMPT, DLQ_PREFIX, Headers
+from pipeline.ops.times import utc_iso
 
 REASONS = ("invalid_json", "missing_field", "unknown_channel", "schema_violation",
            "processing_error", "too_large", "write_refused")
@@ -22,7 +23,7 @@ def dead_letter_headers(
     except ValueError:
         attempt = 1
     kept = [(k, v) for k, v in source_headers.items() if not k.startswith(DLQ_PREFIX)]
-    failed_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    failed_at = utc_iso(datetime.now(UTC))
     why = {
         "reason": reason,
         "stage": stage,

@@ -21,7 +21,7 @@ from pipeline.kafka.headers import (
     Headers,
 )
 from pipeline.ops.records import Record
-from pipeline.ops.times import iso, parse_iso
+from pipeline.ops.times import iso, parse_iso, utc_iso
 
 _POSITION = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*")
 
@@ -205,8 +205,7 @@ class Group:
 
 
 def _iso(when: datetime | None) -> str | None:
-    return None if when is None else \
-        when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if when is None else utc_iso(when)
 
 
 def group(letters: Iterable[DeadLetter]) -> list[Group]:
