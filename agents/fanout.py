@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agents.delivery import Output
+from pipeline.dlq import DeadLetterError
 from pipeline.kafka.headers import Headers
 from pipeline.redaction import RedactionPlan
 from pipeline.routing import Route
@@ -16,11 +17,10 @@ if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 
-class RoutingError(Exception):
+class RoutingError(DeadLetterError):
     """A route's filter failed on a record (a bug in schemas/routes.json): the event is
-    dead-lettered whole, so a replay after the fix writes all its outputs once."""
-
-    reason = "processing_error"
+    dead-lettered whole (a processing error), so a replay after the fix writes all its
+    outputs once."""
 
 
 class Fanout:

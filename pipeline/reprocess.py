@@ -34,6 +34,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from pipeline.dlq import Reason, channel_of, reason_of
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
 from pipeline.ops import times
@@ -104,7 +105,7 @@ class Summary:
     examples: dict[str, str] = field(default_factory=dict)  # reason -> the first failure
     records: Counter[str] = field(default_factory=Counter)  # by topic
 
-    def fail(self, reason: str, where: str, error: BaseException) -> None:
+    def fail(self, reason: Reason, where: str, error: BaseException) -> None:
         self.failed[reason] += 1
         self.examples.setdefault(reason, f"{where}: {type(error).__name__}: {error}"[:300])
 
@@ -177,11 +178,11 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
                 return []
             normalized, outs = outputs.build(payload, headers, keys)
         except Exception as exc:  # noqa: BLE001 - counted and reported, as the worker would
-            failed_channel = getattr(exc, "channel", None)
+            failed_channel = channel_of(exc)
             if channel is not None and failed_channel not in (None, channel):
                 summary.other_channel += 1
             else:
-                summary.fail(getattr(exc, "reason", "processing_error"), where, exc)
+                summary.fail(reason_of(exc), where, exc)
             return []
         seen.add(mark)
         if channel is not None and normalized["channel"] != channel:
@@ -268,13 +269,12 @@ async def _acked(sends: list[Sent], summary: Summary) -> None:
 def _refused(summary: Summary, topic: str, where: str, exc: BaseException) -> None:
     """A record the broker will never take (too large...) is counted as the worker
     counts it (`too_large`, `write_refused`); any other failure stops the run."""
-    from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS, REFUSED_RECORD_ERRORS
+    from pipeline.kafka.clients import REFUSED_RECORD_ERRORS, refused_reason
 
     if not isinstance(exc, REFUSED_RECORD_ERRORS):
         raise _write_failed(f"{topic} ({where})", exc) from None
     summary.records[topic] -= 1
-    reason = "too_large" if isinstance(exc, RECORD_TOO_LARGE_ERRORS) else "write_refused"
-    summary.fail(reason, f"{where} to {topic}", exc)
+    summary.fail(refused_reason(exc), f"{where} to {topic}", exc)
 
 
 def _write_failed(where: str, exc: BaseException) -> ReprocessError:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.dlq import REASONS
+from pipeline.dlq import Reason
 from pipeline.kafka.headers import (
     DLQ_ATTEMPT,
     DLQ_BODY_OMITTED,
@@ -123,10 +123,10 @@ def parse_list(values: Iterable[str]) -> frozenset[str]:
 
 def parse_reasons(values: Iterable[str]) -> frozenset[str]:
     reasons = parse_list(values)
-    unknown = sorted(reasons - set(REASONS))
+    unknown = sorted(reasons - set(Reason))
     if unknown:
         raise SelectorError(f"unknown reason {', '.join(unknown)}: choose from "
-                            f"{', '.join(REASONS)}")
+                            f"{', '.join(Reason)}")
     return reasons
 
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.dlq import REASONS
+from pipeline.dlq import Reason
 from pipeline.ops.dlq import (
     DeadLetter,
     Selector,
@@ -40,7 +40,7 @@ dlq_app = typer.Typer(
 PROGRESS_FROM = 20  # a replay of more dead letters than this shows a progress bar
 
 Reasons = Annotated[list[str] | None, typer.Option(
-    "--reason", help=f"Only this reason ({', '.join(REASONS)}); repeat or comma-separate "
+    "--reason", help=f"Only this reason ({', '.join(Reason)}); repeat or comma-separate "
     "for several.", show_default=False)]
 Since = Annotated[str | None, typer.Option(
     "--since", help=f"Only dead letters that failed at or after this: {FORMS}.",
