@@ -106,8 +106,9 @@ class Summary:
     records: Counter[str] = field(default_factory=Counter)  # by topic
 
     def fail(self, reason: Reason, where: str, error: BaseException) -> None:
-        self.failed[reason] += 1
-        self.examples.setdefault(reason, f"{where}: {type(error).__name__}: {error}"[:300])
+        name = reason.value  # a plain str: orjson takes no str subclass as a key
+        self.failed[name] += 1
+        self.examples.setdefault(name, f"{where}: {type(error).__name__}: {error}"[:300])
 
     def to_json(self) -> dict[str, Any]:
         return {

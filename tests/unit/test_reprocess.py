@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndTimestamp
 from rich.console import Console
 
+from pipeline.dlq import Reason
 from pipeline.ops.records import _found
 from pipeline.ops.times import parse_time
 from pipeline.reprocess import ReprocessError, Summary, _run, parse_range, reprocess
@@ -215,3 +217,13 @@ def test_a_long_run_shows_a_progress_bar_on_a_terminal() -> None:
     asyncio.run(_run(consumer, None, TOPIC, summary, lambda r: [], console))
     assert summary.in_range == 1200
     assert "reprocess" in screen.getvalue() and "1200" in screen.getvalue()
+
+
+def test_the_json_summary_names_failures_by_their_dead_letter_reason() -> None:
+    summary = Summary(TOPIC, NOW - timedelta(hours=1), NOW, "now", "m-x", None, dry_run=True)
+    summary.fail(Reason.MISSING_FIELD, "partition 0 offset 1", KeyError("interactionId"))
+    summary.fail(Reason.MISSING_FIELD, "partition 0 offset 2", KeyError("interactionId"))
+    document = orjson.loads(orjson.dumps(summary.to_json()))
+    assert document["failed"] == {"missing_field": 2}
+    assert document["failedExamples"] == {
+        "missing_field": "partition 0 offset 1: KeyError: 'interactionId'"}
