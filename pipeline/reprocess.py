@@ -38,7 +38,6 @@ from pipeline.dlq import Reason, channel_of, reason_of
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
 from pipeline.ops import times
-from pipeline.ops.records import Record
 from pipeline.ops.times import to_ms, utc_iso
 from pipeline.settings import Settings, load_command_settings
 
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
     from agents.fanout import Fanout
     from pipeline.kafka.clients import Connection
     from pipeline.kafka.topics import Topics
+    from pipeline.ops.records import Record
     from pipeline.routing import Route
 
 log = logging.getLogger(__name__)
