@@ -19,7 +19,7 @@ from agents import faust_patches
 from agents.dedup import DedupIndex
 from agents.delivery import WorkerStopping, Writer
 from agents.drain import Drain
-from agents.fanout import Fanout
+from agents.fanout import fanout_of
 from agents.group_monitor import GroupMonitor
 from agents.ingest import Ingest
 from agents.metrics import WorkerMetrics
@@ -94,9 +94,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         help="Idempotency keys seen, with the time first seen (ms)",
     )
     dedup = DedupIndex(table, settings.dedup_ttl_seconds, metrics)
-    key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
-    fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
-                    key.encode() if key else None)
+    fanout = fanout_of(settings, routes, topics)
     ingest = Ingest(normalizer, dedup, {c: topics.channel(c) for c in normalizer.channels},
                     fanout, topics.dlq, metrics, settings.max_form_fields)
     # subscribed as an agent's topic is (the assignment, the table's co-partitioning), but

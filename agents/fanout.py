@@ -4,19 +4,23 @@ redacted as the route says (pipeline/redaction.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.delivery import Output
+from pipeline.dlq import DeadLetterError
 from pipeline.kafka.headers import Headers
 from pipeline.redaction import RedactionPlan
 from pipeline.routing import Route
 
+if TYPE_CHECKING:
+    from pipeline.kafka.topics import Topics
+    from pipeline.settings import Settings
 
-class RoutingError(Exception):
+
+class RoutingError(DeadLetterError):
     """A route's filter failed on a record (a bug in schemas/routes.json): the event is
-    dead-lettered whole, so a replay after the fix writes all its outputs once."""
-
-    reason = "processing_error"
+    dead-lettered whole (a processing error), so a replay after the fix writes all its
+    outputs once."""
 
 
 class Fanout:
@@ -60,3 +64,11 @@ class Fanout:
                 redacted = cached
             outputs.append(Output(topic, key, redacted, [*headers, plan.header]))
         return outputs
+
+
+def fanout_of(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
+    """The workers' fan-out: each route to its topic, redacted under CXR_REDACTION_KEY (so
+    that `reprocess` hashes as the workers do)."""
+    key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
+    return Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
+                  key.encode() if key else None)

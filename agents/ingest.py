@@ -26,8 +26,8 @@ from agents.metrics import (
     WorkerMetrics,
 )
 from agents.outputs import EventOutputs, decode_raw
-from pipeline.dlq import dead_letter_headers
-from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS
+from pipeline.dlq import Reason, channel_of, dead_letter_headers, reason_of
+from pipeline.kafka.clients import refused_reason
 from pipeline.kafka.headers import DLQ_BODY_OMITTED, REPLAYED_FROM, as_dict, received_ns
 from pipeline.mapping import Normalizer
 
@@ -82,10 +82,10 @@ class Ingest:
             try:
                 channel, normalized = self._process(message, headers, now_ms)
             except Exception as exc:  # noqa: BLE001 - nothing may escape an agent
-                reason = getattr(exc, "reason", "processing_error")
-                if reason == "processing_error":
+                reason = reason_of(exc)
+                if reason is Reason.PROCESSING_ERROR:
                     log.exception("ingest failed", extra={"offset": message.offset})
-                channel = getattr(exc, "channel", None) or UNKNOWN_CHANNEL
+                channel = channel_of(exc) or UNKNOWN_CHANNEL
                 counts.events[channel, DEAD_LETTERED] += 1
                 counts.dead_letters[reason] += 1
                 outputs.append(self._dead_letter(message, headers, exc, reason))
@@ -135,8 +135,7 @@ class Ingest:
                 letters.append(_without_body(r.output, r.error))
                 continue
             message = events[index]
-            too_large = isinstance(r.error, RECORD_TOO_LARGE_ERRORS)
-            reason = "too_large" if too_large else "write_refused"
+            reason = refused_reason(r.error)
             letters.append(self._dead_letter(message, as_dict(message.headers), r.error,
                                              reason, stage=DELIVER_STAGE))
             channel, _ = done.pop(index)
@@ -181,7 +180,7 @@ class Ingest:
         return record["channel"], Normalized(record, outputs, (message.partition, dedup_key))
 
     def _dead_letter(self, message: Any, headers: dict[str, bytes], exc: BaseException,
-                     reason: str, stage: str = STAGE) -> Output:
+                     reason: Reason, stage: str = STAGE) -> Output:
         dlq_headers = dead_letter_headers(
             reason=reason, stage=stage, error=exc, source_topic=message.topic,
             source_partition=message.partition, source_offset=message.offset,

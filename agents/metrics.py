@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.dlq import REASONS
+from pipeline.dlq import Reason
 from pipeline.metrics import latency_buckets, new_registry
 
 NORMALIZED, DUPLICATE, DEAD_LETTERED = "normalized", "duplicate", "dead_lettered"
@@ -86,7 +86,7 @@ class WorkerMetrics:
         for channel in [*channels, UNKNOWN_CHANNEL]:
             for outcome in OUTCOMES:
                 self._events.labels(channel, outcome)
-        for reason in REASONS:
+        for reason in Reason:
             self._dead_letters.labels(reason)
         for route in routes:
             self._fanout.labels(route)

@@ -11,16 +11,18 @@ from urllib.parse import unquote
 
 import orjson
 
+from pipeline.dlq import DeadLetterError, Reason
 from pipeline.errors import CxoneRouterError
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 
 
-class InvalidPayload(CxoneRouterError):
-    """The body is not a JSON object (or form) we can read."""
+class InvalidPayload(DeadLetterError):
+    """The body is not a JSON object (or form) we can read: a 400 at the edge, a dead
+    letter in a worker."""
 
-    reason = "invalid_json"
+    reason = Reason.INVALID_JSON
 
 
 class UnsupportedMediaType(CxoneRouterError):

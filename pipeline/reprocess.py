@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,26 +34,26 @@ import orjson
 import typer
 from rich.console import Console
 
+from pipeline.dlq import Reason, channel_of, reason_of
 from pipeline.errors import ConfigurationError, CxoneRouterError
 from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
 from pipeline.ops import times
+from pipeline.ops.times import to_ms, utc_iso
 from pipeline.settings import Settings, load_command_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from collections.abc import Callable, Sequence
 
     from agents.delivery import Output
     from agents.fanout import Fanout
     from pipeline.kafka.clients import Connection
     from pipeline.kafka.topics import Topics
+    from pipeline.ops.records import Record
     from pipeline.routing import Route
 
 log = logging.getLogger(__name__)
 
 SEND_CHUNK = 1000  # outputs in flight before the run waits for the broker's acks
-STALL_SECONDS = 60.0  # no progress for this long on a partition still short of its end
 PROGRESS_FROM = 1000  # records: a progress bar on a terminal from this many on
 
 
@@ -64,34 +64,25 @@ class ReprocessError(CxoneRouterError):
     """The range is invalid or empty, the topic is missing, or a write failed."""
 
 
-def parse_time(text: str, now: datetime, option: str = "time") -> datetime:
-    """An aware UTC time: ISO 8601 (a naive one is UTC) or an age before `now`."""
+def parse_range(since: str, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[since, until) in UTC; `until` is at most (and by default) `now`. Refuses an empty
+    range and one that starts in the future."""
+    start = _time(since, now, "--since")
+    # not past `now`: records that arrive during the run stay out of it
+    end = min(_time(until, now, "--until"), now) if until is not None else now
+    if start >= now:
+        raise ReprocessError(f"--since {since!r} is {utc_iso(start)}, not in the past")
+    if start >= end:
+        raise ReprocessError(f"the range is empty: --since {utc_iso(start)} is not before "
+                             f"--until {utc_iso(end)}")
+    return start, end
+
+
+def _time(text: str, now: datetime, option: str) -> datetime:
     try:
         return times.parse_time(text, now)
     except times.TimeFormatError as exc:
         raise ReprocessError(f"{option} {exc}") from None
-
-
-def parse_range(since: str, until: str | None, now: datetime) -> tuple[datetime, datetime]:
-    """[since, until) in UTC; `until` is at most (and by default) `now`. Refuses an empty
-    range and one that starts in the future."""
-    start = parse_time(since, now, "--since")
-    # not past `now`: records that arrive during the run stay out of it
-    end = min(parse_time(until, now, "--until"), now) if until is not None else now
-    if start >= now:
-        raise ReprocessError(f"--since {since!r} is {iso(start)}, not in the past")
-    if start >= end:
-        raise ReprocessError(f"the range is empty: --since {iso(start)} is not before "
-                             f"--until {iso(end)}")
-    return start, end
-
-
-def iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
 
 
 @dataclass
@@ -114,13 +105,14 @@ class Summary:
     examples: dict[str, str] = field(default_factory=dict)  # reason -> the first failure
     records: Counter[str] = field(default_factory=Counter)  # by topic
 
-    def fail(self, reason: str, where: str, error: BaseException) -> None:
-        self.failed[reason] += 1
-        self.examples.setdefault(reason, f"{where}: {type(error).__name__}: {error}"[:300])
+    def fail(self, reason: Reason, where: str, error: BaseException) -> None:
+        name = reason.value  # a plain str: orjson takes no str subclass as a key
+        self.failed[name] += 1
+        self.examples.setdefault(name, f"{where}: {type(error).__name__}: {error}"[:300])
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "topic": self.topic, "since": iso(self.since), "until": iso(self.until),
+            "topic": self.topic, "since": utc_iso(self.since), "until": utc_iso(self.until),
             "reprocessedAt": self.reprocessed_at, "mappingVersion": self.mapping_version,
             "channel": self.channel, "dryRun": self.dry_run, "read": self.read,
             "inRange": self.in_range, "duplicates": self.duplicates,
@@ -130,24 +122,20 @@ class Summary:
         }
 
 
-def _redaction_key(settings: Settings) -> bytes | None:
-    key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
-    return key.encode() if key else None
-
-
 def _fanout(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
     """The worker's fan-out, under the workers' key, so hashes equal theirs."""
-    from agents.fanout import Fanout
+    from agents.fanout import fanout_of
     from pipeline.redaction import DEV_REDACTION_KEY
 
     try:
-        fanout = Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
-                        _redaction_key(settings))
+        fanout = fanout_of(settings, routes, topics)
     except ConfigurationError as exc:
         raise ConfigurationError(
             f"{exc}; reprocess needs the workers' key (the workers `cxone-router dev` "
             f"starts use the dev-only {DEV_REDACTION_KEY!r})") from None
-    if _redaction_key(settings) == DEV_REDACTION_KEY.encode() and any(r.redact for r in routes):
+    key = settings.redaction_key
+    if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
+            r.redact for r in routes):
         log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
     return fanout
 
@@ -169,7 +157,7 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
                              f"{', '.join(normalizer.channels)}")
     routes = load_routes(settings.schemas_dir)
     topics = Topics.of(settings.topic_prefix, normalizer, routes)
-    stamp = iso(now)
+    stamp = utc_iso(now)
     outputs = EventOutputs(normalizer, {c: topics.channel(c) for c in normalizer.channels},
                            _fanout(settings, routes, topics), [(REPROCESSED, stamp.encode())])
     summary = Summary(topics.raw, since, until, stamp, normalizer.mapping_version, channel,
@@ -177,7 +165,7 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
     seen: set[str] = set()
     max_form_fields = settings.max_form_fields
 
-    def handle(record: Any) -> list[Output]:
+    def handle(record: Record) -> list[Output]:
         """One raw record in the range: its outputs, or none (counted why)."""
         headers = as_dict(record.headers)
         where = f"partition {record.partition} offset {record.offset}"
@@ -191,11 +179,11 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
                 return []
             normalized, outs = outputs.build(payload, headers, keys)
         except Exception as exc:  # noqa: BLE001 - counted and reported, as the worker would
-            failed_channel = getattr(exc, "channel", None)
+            failed_channel = channel_of(exc)
             if channel is not None and failed_channel not in (None, channel):
                 summary.other_channel += 1
             else:
-                summary.fail(getattr(exc, "reason", "processing_error"), where, exc)
+                summary.fail(reason_of(exc), where, exc)
             return []
         seen.add(mark)
         if channel is not None and normalized["channel"] != channel:
@@ -204,132 +192,60 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
         summary.events[normalized["channel"]] += 1
         return outs
 
-    consumer, producer = await _open(settings, kafka, dry_run)
-    try:
+    from pipeline.ops.connect import consuming, producing
+
+    async with AsyncExitStack() as clients:
+        consumer = await clients.enter_async_context(consuming(settings, kafka))
+        producer = None if dry_run else await clients.enter_async_context(
+            producing(settings, kafka))
         await _run(consumer, producer, topics.raw, summary, handle, console)
-    finally:
-        await consumer.stop()
-        if producer is not None:
-            await producer.stop()
     if not summary.in_range:
-        raise ReprocessError(f"no raw records on {topics.raw} between {iso(since)} and "
-                             f"{iso(until)} (read {summary.read} around them)")
+        raise ReprocessError(f"no raw records on {topics.raw} between {utc_iso(since)} and "
+                             f"{utc_iso(until)} (read {summary.read} around them)")
     return summary
 
 
-async def _open(settings: Settings, kafka: Connection, dry_run: bool) -> tuple[Any, Any]:
-    from pipeline.ops.connect import open_consumer, open_producer
-
-    consumer = await open_consumer(settings, kafka)
-    try:
-        producer = None if dry_run else await open_producer(settings, kafka)
-    except BaseException:
-        await consumer.stop()
-        raise
-    return consumer, producer
-
-
-def _found(answer: Any, at_ms: int, begin: int, end: int) -> int | None:
-    """The offset a broker's time index gave, when it is a real answer: a record at or
-    after the time, inside the partition (the embedded broker answers offset 0, -1)."""
-    if answer is None or answer.timestamp < at_ms or not begin <= answer.offset < end:
-        return None
-    return int(answer.offset)
-
-
-async def _bounds(consumer: AIOKafkaConsumer, tps: list[TopicPartition], since_ms: int,
-                  until_ms: int) -> dict[TopicPartition, tuple[int, int, bool]]:
-    """Per partition: where to start, the end offset to read to, and whether that end is
-    the time index's answer for `until` (exact) or the end of the partition (read on past
-    it while records are older than `until`)."""
-    begins = await consumer.beginning_offsets(tps)
-    ends = await consumer.end_offsets(tps)
-    starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
-    stops = await consumer.offsets_for_times({tp: until_ms for tp in tps})
-    bounds = {}
-    for tp in tps:
-        begin, end = begins[tp], ends[tp]
-        answer = starts.get(tp)
-        start = _found(answer, since_ms, begin, end)
-        if start is None:
-            # None from a broker with a time index: nothing at or after `since`
-            start = end if answer is None and end > begin else begin
-        stop = _found(stops.get(tp), until_ms, begin, end)
-        bounds[tp] = (start, end if stop is None else stop, stop is not None)
-    return bounds
-
-
 async def _run(consumer: Any, producer: Any, topic: str, summary: Summary,
-               handle: Any, console: Console | None) -> None:
+               handle: Callable[[Record], list[Output]], console: Console | None) -> None:
     from aiokafka import TopicPartition
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
+    from pipeline.ops.records import Start, bounds, partitions_of, scan
+
+    partitions = await partitions_of(consumer, topic)
     if not partitions:
         raise ReprocessError(f"topic {topic} does not exist (is CXR_TOPIC_PREFIX right?)")
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    since_ms, until_ms = _ms(summary.since), _ms(summary.until)
-    bounds = await _bounds(consumer, tps, since_ms, until_ms)
+    tps = [TopicPartition(topic, p) for p in partitions]
     consumer.assign(tps)
-    for tp, (start, _, _) in bounds.items():
-        consumer.seek(tp, start)
-    # A partition with an exact stop is done there; one read to its end offset is done
-    # there once a fetch comes back empty or a record at or after `until` shows up.
-    pending = {tp for tp, (start, stop, exact) in bounds.items() if start < stop or not exact}
-    total = sum(max(0, stop - start) for start, stop, _ in bounds.values())
+    since_ms, until_ms = to_ms(summary.since), to_ms(summary.until)
+    where = await bounds(consumer, tps, Start("time", since_ms), until_ms)
+    total = sum(max(0, b.end - b.start) for b in where.values())
     console = console or Console(stderr=True)
     bar = Progress(TextColumn("[bold]reprocess"), BarColumn(), MofNCompleteColumn(),
                    console=console, transient=True,
                    disable=not console.is_terminal or total < PROGRESS_FROM)
     sends: list[Sent] = []  # not yet acknowledged
-    last_progress = time.monotonic()
     with bar:
         task = bar.add_task("reprocess", total=total)
-        for tp in set(tps) - pending:
-            consumer.pause(tp)
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=500)
-            for tp, records in batch.items():
-                _, stop, exact = bounds[tp]
-                for record in records:
-                    if exact and record.offset >= stop:
-                        pending.discard(tp)
-                        break
-                    summary.read += 1
-                    bar.advance(task)
-                    if record.timestamp >= until_ms and record.offset >= stop:
-                        pending.discard(tp)  # past the end offset and the range: done
-                        break
-                    if not since_ms <= record.timestamp < until_ms:
-                        continue
-                    summary.in_range += 1
-                    for out in handle(record):
-                        summary.records[out.topic] += 1
-                        if producer is not None:
-                            await _send(producer, out, record, sends, summary)
-                if tp in pending and exact and await consumer.position(tp) >= stop:
-                    pending.discard(tp)
-                if tp not in pending:
-                    consumer.pause(tp)
-            if len(sends) >= SEND_CHUNK:
-                await _acked(sends, summary)
-            if batch:
-                last_progress = time.monotonic()
-                continue
-            for tp in list(pending):  # an empty fetch: the partitions at their end are done
-                if await consumer.position(tp) >= bounds[tp][1]:
-                    pending.discard(tp)
-            if pending and time.monotonic() - last_progress > STALL_SECONDS:
-                raise ReprocessError(f"no records from {topic} for {STALL_SECONDS:g} s "
-                                     f"short of the end offsets read at the start")
+        async with aclosing(scan(consumer, topic, where, until_ms=until_ms)) as records:
+            async for record, _ in records:
+                if record is None:
+                    continue
+                summary.read += 1
+                bar.advance(task)
+                if not since_ms <= record.timestamp_ms < until_ms:
+                    continue
+                summary.in_range += 1
+                for out in handle(record):
+                    summary.records[out.topic] += 1
+                    if producer is not None:
+                        await _send(producer, out, record, sends, summary)
+                if len(sends) >= SEND_CHUNK:
+                    await _acked(sends, summary)
         await _acked(sends, summary)
 
 
-
-async def _send(producer: Any, out: Output, record: Any, sends: list[Sent],
+async def _send(producer: Any, out: Output, record: Record, sends: list[Sent],
                 summary: Summary) -> None:
     where = f"raw partition {record.partition} offset {record.offset}"
     try:
@@ -354,13 +270,12 @@ async def _acked(sends: list[Sent], summary: Summary) -> None:
 def _refused(summary: Summary, topic: str, where: str, exc: BaseException) -> None:
     """A record the broker will never take (too large...) is counted as the worker
     counts it (`too_large`, `write_refused`); any other failure stops the run."""
-    from pipeline.kafka.clients import RECORD_TOO_LARGE_ERRORS, REFUSED_RECORD_ERRORS
+    from pipeline.kafka.clients import REFUSED_RECORD_ERRORS, refused_reason
 
     if not isinstance(exc, REFUSED_RECORD_ERRORS):
         raise _write_failed(f"{topic} ({where})", exc) from None
     summary.records[topic] -= 1
-    reason = "too_large" if isinstance(exc, RECORD_TOO_LARGE_ERRORS) else "write_refused"
-    summary.fail(reason, f"{where} to {topic}", exc)
+    summary.fail(refused_reason(exc), f"{where} to {topic}", exc)
 
 
 def _write_failed(where: str, exc: BaseException) -> ReprocessError:
@@ -388,12 +303,13 @@ def reprocess_command(
     not dead-lettered again. Needs CXR_KAFKA_BOOTSTRAP (or a running
     `cxone-router dev`, found by itself) and the workers' CXR_REDACTION_KEY."""
     from pipeline.kafka.clients import Connection
+    from pipeline.ops.connect import quiet_kafka_logs
 
     now = datetime.now(UTC)
     start, end = parse_range(since, until, now)
     settings = load_command_settings()
     kafka = Connection.of(settings)
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the error says it once
+    quiet_kafka_logs()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     summary = asyncio.run(reprocess(settings, kafka, start, end, now, channel=channel,
                                     dry_run=dry_run))
@@ -406,8 +322,9 @@ def reprocess_command(
 def print_summary(s: Summary, console: Console) -> None:
     verb = "would write" if s.dry_run else "wrote"
     only = f", channel {s.channel} only" if s.channel else ""
-    console.print(f"{'dry run: ' if s.dry_run else ''}reprocessed {s.topic} from {iso(s.since)} "
-                  f"to {iso(s.until)} with mappings {s.mapping_version}{only}", highlight=False)
+    console.print(f"{'dry run: ' if s.dry_run else ''}reprocessed {s.topic} from "
+                  f"{utc_iso(s.since)} to {utc_iso(s.until)} with mappings "
+                  f"{s.mapping_version}{only}", highlight=False)
     console.print(f"  {s.in_range} raw records in the range ({s.read} read)", highlight=False)
     for name, count in sorted(s.events.items()):
         console.print(f"  {name:<10} {_n(count, 'event')}", highlight=False)

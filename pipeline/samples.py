@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 import orjson
 
+from pipeline.ops.times import utc_iso
+
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 
@@ -23,7 +25,7 @@ class Sample:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(datetime.now(UTC))
 
 
 def brief(event_type: str, interaction_id: str, channel: str, *, drifted: bool = False,

@@ -24,7 +24,7 @@ from pipeline.kafka.apache import ApacheKafka
 from pipeline.kafka.clients import Connection, record_limit
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.kafka.topics import Topics, ensure_topics
-from pipeline.mapping import Normalizer
+from pipeline.mapping.spec import channel_names
 from pipeline.redaction import DEV_REDACTION_KEY
 from pipeline.routing import load_routes
 from pipeline.settings import ENV_PREFIX, Settings, load_settings
@@ -38,8 +38,10 @@ BROKER_KINDS = ("embedded", "apache")
 
 
 def topics_for(settings: Settings) -> Topics:
-    return Topics.of(settings.topic_prefix, Normalizer.from_dir(settings.schemas_dir),
-                     load_routes(settings.schemas_dir))
+    """The pipeline's topics, named from the mapping files without compiling them (the
+    worker compiles them once, when it starts)."""
+    return Topics(settings.topic_prefix, channel_names(settings.schemas_dir / "mappings"),
+                  tuple(r.name for r in load_routes(settings.schemas_dir)))
 
 
 class Stack:

@@ -20,15 +20,9 @@ from aiokafka import TopicPartition
 from pipeline.bench.traffic import Webhook, webhooks
 from pipeline.kafka.embedded import free_port
 from pipeline.kafka.reader import TopicReader
+from pipeline.quantiles import quantile
 from pipeline.settings import Settings
 from pipeline.stack import Stack
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def new_stack(base: Settings, **env: str) -> Stack:
@@ -98,7 +92,7 @@ def edge_phase(base: Settings, seconds: float, connections: int) -> EdgeResult:
     return EdgeResult(
         connections=connections, seconds=round(result["seconds"], 2),
         accepted_per_second=round(statuses.get("202", 0) / result["seconds"], 1),
-        p50_ms=round(percentile(latencies, 0.50), 2), p99_ms=round(percentile(latencies, 0.99), 2),
+        p50_ms=round(quantile(latencies, 0.50), 2), p99_ms=round(quantile(latencies, 0.99), 2),
         non_202={k: v for k, v in statuses.items() if k != "202"},
         loadgen_cpu_share=round(result["cpu_seconds"] / result["seconds"], 2),
     )
@@ -266,8 +260,8 @@ async def _latency(base: Settings, rate: float, seconds: float) -> LatencyResult
                  for at, r in seen if r.key != b"bench-warm-up"]
     return LatencyResult(
         rate, seconds, accepted, len(latencies),
-        round(percentile(latencies, 0.50), 1), round(percentile(latencies, 0.95), 1),
-        round(percentile(latencies, 0.99), 1),
+        round(quantile(latencies, 0.50), 1), round(quantile(latencies, 0.95), 1),
+        round(quantile(latencies, 0.99), 1),
     )
 
 
@@ -305,7 +299,7 @@ async def _whole_stack(base: Settings, seconds: float, connections: int) -> Stac
     latencies = [ns / 1e6 for ns in sent["latencies_ns"]]
     return StackResult(
         connections, round(sent["seconds"], 2), round(accepted / sent["seconds"], 1),
-        round(percentile(latencies, 0.50), 2), round(percentile(latencies, 0.99), 2),
+        round(quantile(latencies, 0.50), 2), round(quantile(latencies, 0.99), 2),
         round(len(records) / span, 1), min(accepted, len(bodies)) - len(records),
     )
 

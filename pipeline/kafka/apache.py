@@ -325,9 +325,6 @@ class ApacheKafka:
             node.process.wait()
             node.process = None
 
-    def stop_node(self, node_id: int, timeout: float = 60.0) -> None:
-        self._stop([self.node(node_id)], timeout)
-
     def stop(self, timeout: float = 60.0) -> None:
         """Stop every node (SIGTERM, all at once: a controlled shutdown; SIGKILL after
         `timeout`); the folder goes too when this object made it."""

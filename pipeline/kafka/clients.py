@@ -19,6 +19,7 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from pipeline.dlq import Reason
 from pipeline.kafka.security import Security
 from pipeline.settings import Settings
 
@@ -113,3 +114,9 @@ RECORD_TOO_LARGE_ERRORS: tuple[type[Exception], ...] = (
 )
 REFUSED_RECORD_ERRORS = (*RECORD_TOO_LARGE_ERRORS, CorruptRecordException,
                          InvalidTimestampError)
+
+
+def refused_reason(error: BaseException) -> Reason:
+    """The dead-letter reason of a record the broker refused for good."""
+    return Reason.TOO_LARGE if isinstance(error, RECORD_TOO_LARGE_ERRORS) \
+        else Reason.WRITE_REFUSED

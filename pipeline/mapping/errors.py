@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from pipeline.errors import ConfigurationError, CxoneRouterError
+from pipeline.dlq import DeadLetterError, Reason
+from pipeline.errors import ConfigurationError
 
 
 class MappingError(ConfigurationError):
     """A mapping or routes file is invalid; start-up stops naming the file."""
 
 
-class DeadLetter(CxoneRouterError):
-    """An event that cannot be processed; `reason` is the dead-letter reason code and
-    `channel` the channel detected before it failed, if any."""
-
-    reason = "processing_error"
-
-    def __init__(self, message: str, channel: str | None = None) -> None:
-        super().__init__(message)
-        self.channel = channel
+class MissingField(DeadLetterError):
+    reason = Reason.MISSING_FIELD
 
 
-class MissingField(DeadLetter):
-    reason = "missing_field"
+class UnknownChannel(DeadLetterError):
+    reason = Reason.UNKNOWN_CHANNEL
 
 
-class UnknownChannel(DeadLetter):
-    reason = "unknown_channel"
-
-
-class SchemaViolation(DeadLetter):
-    reason = "schema_violation"
+class SchemaViolation(DeadLetterError):
+    reason = Reason.SCHEMA_VIOLATION

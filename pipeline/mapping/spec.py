@@ -152,11 +152,16 @@ def load_common(path: Path) -> CommonSpec:
     )
 
 
-def load_channel(path: Path, common: CommonSpec) -> ChannelSpec:
-    data = _read(path)
+def _channel(data: dict[str, Any], path: Path) -> str:
     channel = data.get("channel")
     if not isinstance(channel, str) or not channel.isidentifier():
         raise MappingError(f"{path}: 'channel' must be a simple name, got {channel!r}")
+    return channel
+
+
+def load_channel(path: Path, common: CommonSpec) -> ChannelSpec:
+    data = _read(path)
+    channel = _channel(data, path)
     fields_raw = data.get("fields", {})
     if not isinstance(fields_raw, dict):
         raise MappingError(f"{path}: 'fields' must be an object")
@@ -179,12 +184,41 @@ def load_mappings(directory: Path) -> tuple[CommonSpec, tuple[ChannelSpec, ...]]
     if not common_path.is_file():
         raise MappingError(f"{directory}: {COMMON_FILE} is missing")
     common = load_common(common_path)
-    channels = tuple(
-        load_channel(p, common) for p in sorted(directory.glob("*.json")) if p.name != COMMON_FILE
-    )
-    if not channels:
+    channels = tuple(load_channel(p, common) for p in _channel_files(directory))
+    _check_names([c.channel for c in channels], directory)
+    return common, channels
+
+
+def channel_names(directory: Path) -> tuple[str, ...]:
+    """The channels `directory` maps, in the order `load_mappings` gives them, without
+    compiling a mapping: what naming the topics needs."""
+    names = [_channel(_read(p), p) for p in _channel_files(directory)]
+    _check_names(names, directory)
+    return tuple(names)
+
+
+def field_names(directory: Path) -> frozenset[str]:
+    """Every record field a mapping in `directory` fills (common.json's are every
+    channel's), without compiling a mapping: what checking a route's `redact` needs."""
+    names = set(_fields(_read(directory / COMMON_FILE), directory / COMMON_FILE))
+    for path in _channel_files(directory):
+        names.update(_fields(_read(path), path))
+    return frozenset(names)
+
+
+def _fields(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    fields = data.get("fields", {})
+    if not isinstance(fields, dict):
+        raise MappingError(f"{path}: 'fields' must be an object")
+    return fields
+
+
+def _channel_files(directory: Path) -> list[Path]:
+    return [p for p in sorted(directory.glob("*.json")) if p.name != COMMON_FILE]
+
+
+def _check_names(names: list[str], directory: Path) -> None:
+    if not names:
         raise MappingError(f"{directory}: no channel mapping files")
-    names = [c.channel for c in channels]
     if len(set(names)) != len(names):
         raise MappingError(f"{directory}: two files map the same channel: {names}")
-    return common, channels

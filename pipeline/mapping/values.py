@@ -6,6 +6,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.ops.times import utc_iso
+
 _EPOCH_MS_THRESHOLD = 10_000_000_000  # numbers above this are milliseconds
 _MAX_EPOCH_DIGITS = 20  # 253402300799999 ms is 9999-12-31: anything longer is no timestamp
 
@@ -46,10 +48,9 @@ def as_timestamp(value: Any) -> str | None:
     else:
         return None
     try:  # 0001-01-01T00:00+14:00 and 9999-12-31T23:59-23:59 are out of range in UTC
-        utc = moment.astimezone(UTC)
+        return utc_iso(moment)
     except OverflowError:
         return None
-    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def as_any(value: Any) -> Any:
@@ -61,8 +62,7 @@ COERCIONS = {"string": as_string, "timestamp": as_timestamp, "any": as_any}
 
 def _ns_to_iso(ns: int) -> str:
     """The reference: what `ns_to_iso` returns, for any `ns`."""
-    moment = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(datetime.fromtimestamp(ns / 1e9, tz=UTC))
 
 
 _FAST_NS_BELOW = 4_102_444_800 * 10**9  # 2100-01-01: past it, and below 1970, the reference

@@ -381,11 +381,6 @@ def rules(slo_file: SloFile) -> dict[str, Any]:
     ]}
 
 
-def alert_names(slo_file: SloFile) -> list[str]:
-    return list(dict.fromkeys(
-        r["alert"] for g in rules(slo_file)["groups"] for r in g["rules"] if "alert" in r))
-
-
 class _Dumper(yaml.SafeDumper):
     """Plain YAML as people write it: no anchors, multi-line strings as `|` blocks."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -18,7 +20,8 @@ def quiet_kafka_logs() -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
-async def open_consumer(settings: Settings, kafka: Connection) -> AIOKafkaConsumer:
+@asynccontextmanager
+async def consuming(settings: Settings, kafka: Connection) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer without a group: it commits nothing and moves no worker's offsets."""
     consumer = kafka.consumer(
         group_id=None, enable_auto_commit=False,
@@ -27,7 +30,10 @@ async def open_consumer(settings: Settings, kafka: Connection) -> AIOKafkaConsum
         max_partition_fetch_bytes=record_limit(settings),
     )
     await start_client(consumer, kafka)
-    return consumer
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def open_admin(kafka: Connection) -> AIOKafkaAdminClient:
@@ -36,9 +42,13 @@ async def open_admin(kafka: Connection) -> AIOKafkaAdminClient:
     return admin
 
 
-async def open_producer(settings: Settings, kafka: Connection) -> AIOKafkaProducer:
+@asynccontextmanager
+async def producing(settings: Settings, kafka: Connection) -> AsyncIterator[AIOKafkaProducer]:
     """The pipeline's producer settings: acks=all, idempotent where the brokers can serve
     it (asked of them, unless CXR_KAFKA_IDEMPOTENCE says)."""
     producer = kafka.pipeline_producer(await with_capabilities(settings, kafka))
     await start_client(producer, kafka)
-    return producer
+    try:
+        yield producer
+    finally:
+        await producer.stop()

@@ -11,7 +11,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pipeline.kafka.clients import Connection
 from pipeline.kafka.diagnose import refuse_unauthorized
 from pipeline.kafka.topics import Topics
-from pipeline.ops.connect import open_admin, open_consumer
+from pipeline.ops.connect import consuming, open_admin
 from pipeline.ops.names import short_names
 from pipeline.ops.records import counts
 from pipeline.settings import Settings
@@ -107,8 +107,7 @@ def retentions(responses: Iterable[Any]) -> dict[str, Retention]:
 async def describe(settings: Settings, kafka: Connection, topics: Topics) -> list[TopicInfo]:
     """Every pipeline topic, in `Topics.all()` order; one missing on the brokers says so."""
     shorts = {full: short for short, full in short_names(topics).items()}
-    consumer = await open_consumer(settings, kafka)
-    try:
+    async with consuming(settings, kafka) as consumer:
         cluster = await consumer._client.fetch_all_metadata()
         present = {name: sorted(cluster.partitions_for_topic(name) or ())
                    for name in topics.all()}
@@ -116,8 +115,6 @@ async def describe(settings: Settings, kafka: Connection, topics: Topics) -> lis
             await refuse_unauthorized(consumer._client, unseen, "DESCRIBE", "operator")
         offsets = {name: await counts(consumer, name, parts)
                    for name, parts in present.items() if parts}
-    finally:
-        await consumer.stop()
     existing = [name for name in offsets]
     kept: dict[str, Retention] = {}
     if existing:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.dlq import REASONS
+from pipeline.dlq import Reason
 from pipeline.kafka.headers import (
     DLQ_ATTEMPT,
     DLQ_BODY_OMITTED,
@@ -21,7 +21,7 @@ from pipeline.kafka.headers import (
     Headers,
 )
 from pipeline.ops.records import Record
-from pipeline.ops.times import iso, parse_iso
+from pipeline.ops.times import iso, parse_iso, utc_iso
 
 _POSITION = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*")
 
@@ -123,10 +123,10 @@ def parse_list(values: Iterable[str]) -> frozenset[str]:
 
 def parse_reasons(values: Iterable[str]) -> frozenset[str]:
     reasons = parse_list(values)
-    unknown = sorted(reasons - set(REASONS))
+    unknown = sorted(reasons - set(Reason))
     if unknown:
         raise SelectorError(f"unknown reason {', '.join(unknown)}: choose from "
-                            f"{', '.join(REASONS)}")
+                            f"{', '.join(Reason)}")
     return reasons
 
 
@@ -205,8 +205,7 @@ class Group:
 
 
 def _iso(when: datetime | None) -> str | None:
-    return None if when is None else \
-        when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if when is None else utc_iso(when)
 
 
 def group(letters: Iterable[DeadLetter]) -> list[Group]:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.dlq import REASONS
+from pipeline.dlq import Reason
 from pipeline.ops.dlq import (
     DeadLetter,
     Selector,
@@ -25,7 +25,7 @@ from pipeline.ops.dlq import (
     parse_positions,
     parse_reasons,
 )
-from pipeline.ops.times import FORMS, TimeFormatError, parse_time
+from pipeline.ops.times import FORMS, TimeFormatError, parse_time, utc_iso
 
 if TYPE_CHECKING:
     from pipeline.kafka.clients import Connection
@@ -40,7 +40,7 @@ dlq_app = typer.Typer(
 PROGRESS_FROM = 20  # a replay of more dead letters than this shows a progress bar
 
 Reasons = Annotated[list[str] | None, typer.Option(
-    "--reason", help=f"Only this reason ({', '.join(REASONS)}); repeat or comma-separate "
+    "--reason", help=f"Only this reason ({', '.join(Reason)}); repeat or comma-separate "
     "for several.", show_default=False)]
 Since = Annotated[str | None, typer.Option(
     "--since", help=f"Only dead letters that failed at or after this: {FORMS}.",
@@ -117,20 +117,17 @@ def event_ids(settings: Settings) -> Callable[[DeadLetter], str | None]:
 async def _load(settings: Settings, kafka: Connection, dlq: str, selector: Selector,
                 event_id: Callable[[DeadLetter], str | None] | None = None,
                 ) -> Found:
-    from pipeline.ops.connect import open_consumer
+    from pipeline.ops.connect import consuming
     from pipeline.ops.replay import dead_letters
 
     if selector.ids and event_id is None:
         event_id = event_ids(settings)
-    consumer = await open_consumer(settings, kafka)
-    try:
+    async with consuming(settings, kafka) as consumer:
         return await dead_letters(consumer, dlq, selector, event_id)
-    finally:
-        await consumer.stop()
 
 
 def _when(when: datetime | None, timespec: str = "seconds") -> str:
-    return "-" if when is None else when.isoformat(timespec=timespec).replace("+00:00", "Z")
+    return "-" if when is None else utc_iso(when, timespec)
 
 
 def _write_json(data: Any) -> None:
@@ -303,7 +300,7 @@ async def _send(settings: Settings, kafka: Connection, raw: str, replays: list[R
                                          list[tuple[Replay, BaseException]]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from pipeline.ops.connect import open_producer
+    from pipeline.ops.connect import producing
     from pipeline.ops.replay import send
 
     console = Console(stderr=True)
@@ -312,12 +309,9 @@ async def _send(settings: Settings, kafka: Connection, raw: str, replays: list[R
                    disable=not (progress and console.is_terminal
                                 and len(replays) > PROGRESS_FROM))
     task = bar.add_task("", total=len(replays))
-    producer = await open_producer(settings, kafka)
-    try:
+    async with producing(settings, kafka) as producer:
         with bar:
             return await send(producer, raw, replays, lambda: bar.advance(task))
-    finally:
-        await producer.stop()
 
 
 def _replay_json(raw: str, dry_run: bool, replays: list[Replay], sent: list[tuple[Replay, Any]],

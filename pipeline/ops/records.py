@@ -22,7 +22,7 @@ from pipeline.ops.times import FORMS, TimeFormatError, iso, parse_time, to_ms
 StartKind = Literal["beginning", "end", "offset", "time"]
 _OFFSET = re.compile(r"[+-]?\d+")
 # Reading to the end gives up when no partition moves for this long (a broker that stalls).
-STALL_SECONDS = 30.0
+STALL_SECONDS = 60.0
 
 
 class StartFormatError(ValueError):
@@ -118,9 +118,48 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[int] | N
     return None
 
 
-async def start_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start,
-                        begins: dict[TopicPartition, int], ends: dict[TopicPartition, int],
-                        ) -> dict[TopicPartition, int]:
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Where a partition is read from and to. `end` is the end offset when reading began,
+    or, `exact`, the time index's answer for the end of a time range: the first record at
+    or after it. A broker may report end offsets low (the embedded one): the batch at the
+    end comes whole, and with a time range the reading goes on past `end` while records
+    are before the range's end."""
+
+    start: int
+    end: int
+    exact: bool = False
+
+
+def _found(answer: Any, at_ms: int, begin: int, end: int) -> int | None:
+    """The offset a broker's time index gave, when it is a real answer: a record at or
+    after the time, inside the partition (the embedded broker answers offset 0, -1)."""
+    if answer is None or answer.timestamp < at_ms or not begin <= answer.offset < end:
+        return None
+    return int(answer.offset)
+
+
+async def bounds(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start,
+                 until_ms: int | None = None) -> dict[TopicPartition, Bounds]:
+    """Each partition's bounds from `start` to the end, or to `until_ms` (excluded; the
+    broker's time index says where, when it has one)."""
+    begins = await consumer.beginning_offsets(tps)
+    ends = await consumer.end_offsets(tps)
+    starts = await _start_offsets(consumer, tps, start, begins, ends)
+    if until_ms is None:
+        return {tp: Bounds(starts[tp], ends[tp]) for tp in tps}
+    answers = await consumer.offsets_for_times({tp: until_ms for tp in tps})
+    where = {}
+    for tp in tps:
+        stop = _found(answers.get(tp), until_ms, begins[tp], ends[tp])
+        where[tp] = Bounds(starts[tp], ends[tp]) if stop is None else \
+            Bounds(starts[tp], stop, exact=True)
+    return where
+
+
+async def _start_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start,
+                         begins: dict[TopicPartition, int], ends: dict[TopicPartition, int],
+                         ) -> dict[TopicPartition, int]:
     if start.kind == "beginning":
         return dict(begins)
     if start.kind == "end":
@@ -131,9 +170,15 @@ async def start_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], s
         return {tp: min(max(wanted[tp], begins[tp]), ends[tp]) for tp in tps}
     # A time: the broker's index when it has one. Records before it are skipped as well
     # (`Query.keeps`): a broker without a time index (the embedded one) answers offset 0.
-    found = await consumer.offsets_for_times({tp: start.value for tp in tps})
-    return {tp: ends[tp] if found.get(tp) is None else
-            min(max(found[tp].offset, begins[tp]), ends[tp]) for tp in tps}
+    # None from a broker with an index: nothing at or after the time.
+    answers = await consumer.offsets_for_times({tp: start.value for tp in tps})
+    starts = {}
+    for tp in tps:
+        offset = _found(answers.get(tp), start.value, begins[tp], ends[tp])
+        if offset is None:
+            offset = ends[tp] if answers.get(tp) is None else begins[tp]
+        starts[tp] = offset
+    return starts
 
 
 async def read(consumer: AIOKafkaConsumer, topic: str, query: Query,
@@ -151,19 +196,15 @@ async def read(consumer: AIOKafkaConsumer, topic: str, query: Query,
         partitions = sorted(set(query.partitions))
     tps = [TopicPartition(topic, p) for p in partitions]
     consumer.assign(tps)
-    begins = await consumer.beginning_offsets(tps)
-    ends = await consumer.end_offsets(tps)
-    starts = await start_offsets(consumer, tps, query.start, begins, ends)
-    for tp in tps:
-        consumer.seek(tp, starts[tp])
+    where = await bounds(consumer, tps, query.start)
     # `-N`: the last N of each partition up to the end, kept as they come: a broker that
     # reports an end offset low (the embedded one) then still gives exactly N
     last = -query.start.value if query.start.kind == "offset" and query.start.value < 0 \
         else None
     tails: dict[int, deque[Record]] = {tp.partition: deque(maxlen=last) for tp in tps}
     emitted = 0
-    async with aclosing(_records(consumer, topic, tps, ends, starts, query.follow,
-                                 poll_ms)) as records:
+    async with aclosing(scan(consumer, topic, where, follow=query.follow,
+                             poll_ms=poll_ms)) as records:
         async for record, caught_up in records:
             if record is not None and last is not None and not caught_up:
                 tails[record.partition].append(record)  # the filters apply to the last N
@@ -182,26 +223,41 @@ async def read(consumer: AIOKafkaConsumer, topic: str, query: Query,
                     return
 
 
-async def _records(consumer: AIOKafkaConsumer, topic: str, tps: list[TopicPartition],
-                   ends: dict[TopicPartition, int], starts: dict[TopicPartition, int],
-                   follow: bool, poll_ms: int,
-                   ) -> AsyncGenerator[tuple[Record | None, bool], None]:
-    """(record, whether every partition has reached its end offset); (None, True) once
-    when they all have."""
-    pending = {tp for tp in tps if starts[tp] < ends[tp]}
+async def scan(consumer: AIOKafkaConsumer, topic: str, where: dict[TopicPartition, Bounds],
+               *, until_ms: int | None = None, follow: bool = False, poll_ms: int = 200,
+               ) -> AsyncGenerator[tuple[Record | None, bool], None]:
+    """The records within `where` (assigned partitions), as (record, whether every
+    partition has reached its end); (None, True) once when they all have. With `until_ms`
+    (the end of a time range) a partition read past its end offset is done at its first
+    record from that time on, or when a fetch brings nothing more. `follow`: on for ever.
+    Raises ReadError when no partition short of its end moves for STALL_SECONDS."""
+    for tp, bound in where.items():
+        consumer.seek(tp, bound.start)
+    tps = list(where)
+    pending = {tp for tp, b in where.items()
+               if b.start < b.end or (until_ms is not None and not b.exact)}
     moved = time.monotonic()
     if not pending:
         yield None, True
     while follow or pending:
-        batch = await consumer.getmany(*tps, timeout_ms=poll_ms, max_records=1000)
+        batch = await consumer.getmany(*(tps if follow else pending), timeout_ms=poll_ms,
+                                       max_records=1000)
         for part in sorted(batch, key=_partition):
+            end, exact = where[part].end, where[part].exact
             for raw in batch[part]:
+                if raw.offset >= end and (exact or until_ms is not None
+                                          and raw.timestamp >= until_ms):
+                    pending.discard(part)  # past the range: this partition is done
+                    break
                 yield Record.of(raw), not pending
         if batch:
             moved = time.monotonic()
         was_pending = bool(pending)
         for tp in list(pending):
-            if await consumer.position(tp) >= ends[tp]:
+            # read to the end offset: done, but for a time range's inexact end, which
+            # waits for a fetch that brings nothing more
+            if await consumer.position(tp) >= where[tp].end and (
+                    not batch or until_ms is None or where[tp].exact):
                 pending.discard(tp)
         if was_pending and not pending:
             yield None, True

@@ -75,15 +75,14 @@ def tail_command(
 async def _tail(settings: Settings, kafka: Connection, name: str, query: Query,
                 json_output: bool) -> int:
     from pipeline.ops import render
-    from pipeline.ops.connect import open_consumer
+    from pipeline.ops.connect import consuming
     from pipeline.ops.names import resolve_lazily, unknown_topic
     from pipeline.ops.records import partitions_of, read
     from pipeline.stack import topics_for
 
     full = resolve_lazily(name, settings.topic_prefix, lambda: topics_for(settings))
-    consumer = await open_consumer(settings, kafka)
     shown = 0
-    try:
+    async with consuming(settings, kafka) as consumer:
         if await partitions_of(consumer, full) is None:
             raise unknown_topic(name, topics_for(settings), kafka.bootstrap)
         out = sys.stdout.buffer
@@ -97,6 +96,4 @@ async def _tail(settings: Settings, kafka: Connection, name: str, query: Query,
                 console.print(render.pretty(record))
             shown += 1
         out.flush()
-    finally:
-        await consumer.stop()
     return shown

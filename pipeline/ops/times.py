@@ -37,12 +37,17 @@ def to_ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
+def utc_iso(when: datetime, timespec: str = "milliseconds") -> str:
+    """An aware time as ISO-8601 UTC with a `Z` (`2024-05-01T12:00:00.000Z`): the form of
+    every time the pipeline writes (records, headers, summaries)."""
+    return when.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def iso(ms: int | None) -> str | None:
     """Milliseconds since the epoch as ISO-8601 UTC (`...T12:00:00.000Z`); None for none."""
     if ms is None or ms < 0:
         return None
-    when = datetime.fromtimestamp(ms / 1000, UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def parse_iso(text: str | None) -> datetime | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pipeline.ops.times import utc_iso
 from pipeline.simulate import fakes
 from pipeline.simulate.events import Channel, Stage
 
@@ -109,7 +110,7 @@ def new_conversation(rng: random.Random, channel: Channel) -> Conversation:
 
 def iso_millis_z(at: float) -> str:
     """`2026-11-28T15:22:44.123Z`, the simplified webhook's `timestamp`."""
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    return utc_iso(datetime.fromtimestamp(at, UTC))
 
 
 def iso_seconds_offset(at: float) -> str:

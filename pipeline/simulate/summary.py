@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from pipeline.quantiles import nearest_rank
+
 _BUCKET_GROWTH = math.log(1.02)
 _FLOOR_SECONDS = 1e-6
 
@@ -31,11 +33,11 @@ class LatencyHistogram:
         self.count += 1
         self.max = max(self.max, seconds)
 
-    def percentile(self, p: float) -> float | None:
-        """Upper edge of the bucket holding the p-th percentile (never above the max seen)."""
+    def quantile(self, q: float) -> float | None:
+        """Upper edge of the bucket holding the q-quantile (never above the max seen)."""
         if not self.count:
             return None
-        rank = max(1, math.ceil(p / 100 * self.count))
+        rank = nearest_rank(q, self.count)
         seen = 0
         for bucket in sorted(self._buckets):
             seen += self._buckets[bucket]
@@ -73,8 +75,8 @@ class Tally:
         return self.accepted + self.rejected + self.lost
 
     def summary(self, elapsed: float, seed: int) -> Summary:
-        def ms(p: float) -> float | None:
-            value = self.latency.percentile(p)
+        def ms(q: float) -> float | None:
+            value = self.latency.quantile(q)
             return None if value is None else round(value * 1000, 3)
 
         return Summary(
@@ -90,7 +92,7 @@ class Tally:
             malformed_accepted=self.malformed_accepted,
             elapsed_seconds=round(elapsed, 3),
             achieved_rate=round(self.sent / elapsed, 1) if elapsed > 0 else 0.0,
-            latency_ms={"p50": ms(50), "p90": ms(90), "p99": ms(99), "max": ms(100)},
+            latency_ms={"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": ms(1.0)},
             statuses=dict(sorted(self.statuses.items())),
             seed=seed,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from tests.cxone.helpers import FakeCxone
+from tests.waiting import wait_until
 
 EDGE = "https://edge.example.com/webhooks/cxone"
 
@@ -127,15 +127,14 @@ def test_fake_cxone_command_serves_a_tenant_the_cli_can_register_with() -> None:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def discovered() -> httpx.Response | None:
             try:
-                discovery = httpx.get(f"{base_url}/.well-known/openid-configuration")
-                break
+                return httpx.get(f"{base_url}/.well-known/openid-configuration")
             except httpx.TransportError:
                 assert server.poll() is None, "fake-cxone exited"
-                assert time.monotonic() < deadline, "fake-cxone did not start"
-                time.sleep(0.05)
+                return None
+
+        discovery = wait_until(discovered, "fake-cxone starts", timeout=30, every=0.05)
         assert discovery.json()["token_endpoint"] == f"{base_url}/auth/token"
         env = {
             "CXR_CXONE_INSTANCE": base_url,

@@ -93,10 +93,9 @@ async def read_all(stack: Stack, topics: Sequence[str], timeout: float = 30) -> 
 
 async def wait_caught_up(stack: Stack, timeout: float = 60) -> None:
     """Wait until the worker group committed every raw record: all input is processed."""
-    import asyncio
-    import time
-
     from aiokafka import TopicPartition
+
+    from tests.waiting import wait_until_async
 
     # A consumer that names the group but never subscribes only reads its offsets.
     probe = stack.kafka.consumer(group_id=f"{stack.settings.topic_prefix}-router",
@@ -105,16 +104,16 @@ async def wait_caught_up(stack: Stack, timeout: float = 60) -> None:
     try:
         partitions = [TopicPartition(stack.topics.raw, p)
                       for p in range(stack.settings.partitions)]
-        deadline = time.monotonic() + timeout
-        while True:
+        lag: dict[int, int] = {}
+
+        async def caught_up() -> bool:
             ends = await probe.end_offsets(partitions)
-            lag = {tp.partition: end - (await probe.committed(tp) or 0)
-                   for tp, end in ends.items()}
-            if all(v <= 0 for v in lag.values()):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"worker group still behind, by partition: {lag}")
-            await asyncio.sleep(0.2)
+            lag.update({tp.partition: end - (await probe.committed(tp) or 0)
+                        for tp, end in ends.items()})
+            return all(v <= 0 for v in lag.values())
+
+        await wait_until_async(caught_up, "the worker group commits every raw record",
+                               timeout, seen=lambda: f"behind, by partition: {lag}")
     finally:
         await probe.stop()
 

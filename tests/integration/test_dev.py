@@ -19,22 +19,9 @@ from pipeline.observability import rules
 from pipeline.observability.slo import load_slos
 from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
+from tests.waiting import read_until, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    assert proc.stdout is not None
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"no {marker!r} within {timeout} s; output:\n{''.join(seen)}")
 
 
 def _dev(*args: str, **env: str) -> subprocess.Popen[str]:
@@ -63,20 +50,19 @@ def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
                 CXR_METRICS_PORT=str(free_port()))
     prometheus = None
     try:
-        shown = _read_until(proc, "Serving", 120)
+        shown = read_until(proc, "Serving", 120)
         metrics = re.findall(r"http://[\d.:]+/metrics", shown)
         assert len(metrics) == 2, shown  # the edge's and the worker's
         prometheus = re.search(r"prometheus: (http://[\d.:]+)", shown)
         assert prometheus, shown
         url = prometheus[1]
-        deadline = time.monotonic() + 30
-        while True:
+        def up_jobs() -> set[str]:
             up = httpx.get(f"{url}/api/v1/query", params={"query": "up == 1"}).json()
-            jobs = {r["metric"]["job"] for r in up["data"]["result"]}
-            if jobs == {"cxr-edge", "cxr-worker"}:
-                break
-            assert time.monotonic() < deadline, up
-            time.sleep(1)
+            return {r["metric"]["job"] for r in up["data"]["result"]}
+
+        wait_until(lambda: up_jobs() == {"cxr-edge", "cxr-worker"},
+                   "Prometheus scrapes the edge and the worker", timeout=30, every=1,
+                   seen=up_jobs)
         loaded = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"]
         expected = rules.rules(load_slos(REPO_ROOT / "schemas"))["groups"]
         assert sorted(g["name"] for g in loaded) == sorted(g["name"] for g in expected)
@@ -92,7 +78,7 @@ def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
 def test_dev_on_apache_kafka_runs_the_demo_and_leaves_no_broker_behind() -> None:
     proc = _dev("--broker", "apache", "--demo")
     try:
-        shown = _read_until(proc, "Serving", 180)
+        shown = read_until(proc, "Serving", 180)
         assert "Apache Kafka 4.1.1, 1 node" in shown, shown
         assert "cxone.interactions.voice" in shown.replace(f"dev{os.getpid()}", "cxone"), shown
         assert "2. What arrived on the topics" in shown, shown
@@ -121,7 +107,7 @@ def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
     started again on the same /metrics port, and events flow through it."""
     proc = _dev(CXR_EMBEDDED_BROKER_PORT="0", CXR_METRICS_PORT=str(free_port()))
     try:
-        shown = _read_until(proc, "Serving", 120)
+        shown = read_until(proc, "Serving", 120)
         metrics = re.findall(r"http://[\d.:]+/metrics", shown)[1]  # the worker's
         edge = re.search(r"edge:\s+(http://\S+)", shown)
         assert edge, shown
@@ -129,10 +115,8 @@ def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
                                 capture_output=True, text=True).stdout.split()
         assert len(worker) == 1, worker
         os.kill(int(worker[0]), signal.SIGKILL)
-        _read_until(proc, "worker exited (code -9); restarting it", 30)
-        deadline = time.monotonic() + 60
-        while True:  # back on its port, and it processes what the edge accepts
-            assert time.monotonic() < deadline, "the restarted worker processed nothing"
+        read_until(proc, "worker exited (code -9); restarting it", 30)
+        def processes_an_event() -> bool:
             answer = httpx.post(edge[1], json=brief("interaction.created",
                                                     f"restart-{time.monotonic_ns()}", "chat"))
             assert answer.status_code == 202, answer.text
@@ -140,9 +124,11 @@ def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
                 page = httpx.get(metrics, timeout=2).text
             except httpx.HTTPError:
                 page = ""
-            if re.search(r'cxr_events_total\{channel="chat",outcome="normalized"\} [1-9]', page):
-                break
-            time.sleep(1)
+            return bool(re.search(
+                r'cxr_events_total\{channel="chat",outcome="normalized"\} [1-9]', page))
+
+        # back on its port, and it processes what the edge accepts
+        wait_until(processes_an_event, "the restarted worker processes events", every=1)
     finally:
         rest = _interrupt(proc)
     assert proc.returncode == 0, rest

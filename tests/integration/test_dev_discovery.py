@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 
 from pipeline.devstack import stack_file
 from pipeline.settings import REPO_ROOT
+from tests.waiting import read_until, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -48,33 +48,10 @@ def taken(ports: tuple[int, ...]) -> Iterator[None]:
         yield
 
 
-def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"no {marker!r} within {timeout} s; output:\n{''.join(seen)}")
-
-
 def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """`cxone-router ARGS` from a folder that is not the checkout, with no CXR_* set."""
     return subprocess.run([sys.executable, "-m", "pipeline", *args], env=no_cxr_env(),
                           capture_output=True, text=True, timeout=timeout, cwd="/")
-
-
-def until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        if result := check():
-            return result
-        assert time.monotonic() < deadline, what
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +128,7 @@ def test_every_command_finds_the_dev_stack_with_no_cxr_variable_set(
         assert tailed.returncode == 0, tailed.stderr
         lines = [orjson.loads(line) for line in tailed.stdout.splitlines() if line.strip()]
         return lines[0] if lines else None
-    letter = until(dead_letter, 60, "the dead letter never reached the DLQ")
+    letter = wait_until(dead_letter, "the dead letter reaches the DLQ", every=0.5)
     assert letter["topic"] == f"{prefix}.webhooks.dlq"
 
     # dlq replay: for real, back to the raw topic (idempotence off, as the broker serves)
@@ -164,7 +141,7 @@ def test_every_command_finds_the_dev_stack_with_no_cxr_variable_set(
     def second_letter() -> bool:
         tailed = cli("tail", "dlq", "--key", "found-dlq-1", "--json")
         return len([line for line in tailed.stdout.splitlines() if line.strip()]) >= 2
-    until(second_letter, 60, "the replayed event was not dead-lettered again")
+    wait_until(second_letter, "the replayed event is dead-lettered again", every=0.5)
 
     # reprocess: the simulated events again, for real, to the channel topics
     reprocessed = cli("reprocess", "--since", "10m", "--json")

@@ -43,7 +43,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dlq import REASONS
+from pipeline.dlq import Reason
 from pipeline.kafka.headers import REQUEST_ID
 from pipeline.mapping import Normalizer
 from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
@@ -772,7 +772,7 @@ async def test_every_accepted_request_ends_on_a_channel_topic_or_in_the_dlq(
             if r.topic == t.dlq:
                 reason = (_header(r, "cxr-dlq-reason") or b"").decode()
                 message = (_header(r, "cxr-dlq-error-message") or b"").decode()
-                if reason not in REASONS:
+                if reason not in set(Reason):
                     problems.append(f"dead letter without a known reason ({reason!r}): {what}")
                 elif reason == "processing_error":  # an exception the agent did not expect
                     problems.append(f"processing_error ({message}): {what}")

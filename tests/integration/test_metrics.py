@@ -10,7 +10,6 @@ line, and port 0 picks a free one that the first log line announces.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +34,7 @@ from tests.integration.harness import (
     scrape,
     wait_caught_up,
 )
+from tests.waiting import wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
 CHANNELS = ("voice", "chat", "sms", "email")
@@ -118,14 +119,17 @@ async def test_the_worker_reports_its_group_and_lag_for_every_partition(stack: S
     assert (await post(stack, brief("interaction.created", f"g-{uuid.uuid4()}", "sms"))
             ).status_code == 202
     await wait_caught_up(stack)
-    deadline = time.monotonic() + 15
-    while True:
+    lag: dict[str, float] = {}
+
+    def no_lag_on_every_partition() -> Any:
         page = scrape(stack.worker_metrics["worker"])
-        lag = {s.label("partition"): s.value for s in page.series("cxr_consumer_lag_records")}
-        if len(lag) == stack.settings.partitions and not any(lag.values()):
-            break
-        assert time.monotonic() < deadline, lag
-        await asyncio.sleep(0.5)
+        lag.update({s.label("partition"): s.value
+                    for s in page.series("cxr_consumer_lag_records")})
+        return page if len(lag) == stack.settings.partitions and not any(lag.values()) \
+            else None
+
+    page = await wait_until_async(no_lag_on_every_partition, "no lag on every partition",
+                                  timeout=15, every=0.5, seen=lambda: lag)
     group = f"{stack.settings.topic_prefix}-router"
     assert sample(page, "cxr_consumer_group_members", group=group) == 1
     assert sample(page, "cxr_worker_assigned_partitions") == stack.settings.partitions
@@ -162,19 +166,21 @@ def test_uvicorns_own_503s_are_counted(capped_edge: Stack) -> None:
     assert sample(page, "cxr_edge_requests_total", handler="webhook", status="503") == 1
 
 
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 @pytest.fixture
 def edge_without_broker() -> Iterator[Stack]:
     running = make_stack(None, CXR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")  # nothing there
     try:
         running.start_edge()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{running.edge_url}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_until(lambda: _answers(f"{running.edge_url}/healthz"), "the edge answers",
+                   timeout=30, every=0.1)
         yield running
     finally:
         running.stop_all()

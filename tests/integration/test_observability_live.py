@@ -28,6 +28,8 @@ from pipeline.samples import brief
 from pipeline.simulate import Profile, run_simulation
 from pipeline.stack import Stack
 from tests.integration.harness import make_stack, post, scrape
+from tests.observability.panels import panel_queries
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SLOS = load_slos(Path("schemas"))
@@ -87,11 +89,14 @@ async def _traffic(stack: Stack) -> None:
 
 def _wait_for(prometheus: LocalPrometheus, expr: str, ok: Any, timeout: float = 60) -> list[
         dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    result = prometheus.query(expr)
-    while not ok(result) and time.monotonic() < deadline:
-        time.sleep(1)
-        result = prometheus.query(expr)
+    """Prometheus's answer to `expr` once `ok` says it is the one awaited."""
+    result: list[dict[str, Any]] = []
+
+    def holds() -> bool:
+        result[:] = prometheus.query(expr)
+        return bool(ok(result))
+
+    wait_until(holds, f"Prometheus's answer to {expr}", timeout, every=1, seen=lambda: result)
     return result
 
 
@@ -109,7 +114,7 @@ def _panels() -> list[tuple[str, str, str]]:
         if path.endswith(".json"):
             dashboard = orjson.loads(content)
             out += [(dashboard["title"], title, expr)
-                    for title, expr in dashboards.panel_queries(dashboard)]
+                    for title, expr in panel_queries(dashboard)]
     return out
 
 

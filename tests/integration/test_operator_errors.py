@@ -19,6 +19,7 @@ import pytest
 
 from pipeline.kafka.embedded import EmbeddedBroker, free_port
 from pipeline.observability.scrape import parse
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -140,12 +141,13 @@ def test_worker_output_is_json_lines_without_escape_codes_when_not_on_a_terminal
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
         try:
-            deadline = time.monotonic() + 20
             url = f"http://127.0.0.1:{port}/metrics"
-            while assigned_partitions(url) < 1:
+
+            def assigned() -> bool:
                 assert proc.poll() is None, "the worker exited"
-                assert time.monotonic() < deadline, "the worker got no partition"
-                time.sleep(0.2)
+                return assigned_partitions(url) >= 1
+
+            wait_until(assigned, "the worker gets a partition", timeout=20)
             time.sleep(2)  # start-up ends after the assignment (table recovery)
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=20)

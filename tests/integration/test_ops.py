@@ -42,6 +42,7 @@ from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
 from tests.integration.harness import make_stack, read, read_all, scrape, wait_caught_up
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -230,15 +231,14 @@ def test_tail_follow_prints_new_records_until_ctrl_c_and_an_unknown_topic_is_one
     reader.start()
     try:
         # it starts at the end: send until it shows one (it may still be connecting)
-        line = None
-        deadline = time.monotonic() + 30
-        while line is None and time.monotonic() < deadline:
+        def shows_one() -> bytes | None:
             produce(stack, topic, [(b"f", b'{"followed": true}', [], None)])
             try:
-                line = lines.get(timeout=1)
+                return lines.get(timeout=1)
             except queue.Empty:
-                continue
-        assert line is not None, "tail --follow printed nothing"
+                return None
+
+        line = wait_until(shows_one, "tail --follow prints a record", timeout=30, every=0)
         assert orjson.loads(line)["value"] == {"followed": True}
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=15)

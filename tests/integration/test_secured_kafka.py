@@ -26,6 +26,7 @@ from pipeline.samples import brief
 from pipeline.settings import load_settings
 from pipeline.stack import Stack
 from tests.integration.harness import make_stack, post, scrape
+from tests.waiting import wait_until, wait_until_async
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache]
 
@@ -92,15 +93,17 @@ async def read_as(kafka: Connection, topic: str, group: str | None, want: str,
     consumer = kafka.consumer(topic, group_id=group, auto_offset_reset="earliest",
                               enable_auto_commit=False)
     seen: list[dict[str, Any]] = []
+
+    async def arrived() -> bool:
+        batch = await consumer.getmany(timeout_ms=500)
+        seen.extend(orjson.loads(r.value) for rs in batch.values() for r in rs)
+        return any(v.get("interactionId") == want for v in seen)
+
     try:
         await consumer.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            seen += [orjson.loads(r.value) for rs in batch.values() for r in rs]
-            if any(v.get("interactionId") == want for v in seen):
-                return seen
-        raise AssertionError(f"{want} not on {topic} within {timeout} s; saw {len(seen)}")
+        await wait_until_async(arrived, f"{want} on {topic}", timeout, every=0,
+                               seen=lambda: f"{len(seen)} records")
+        return seen
     finally:
         await consumer.stop()
 
@@ -131,14 +134,13 @@ def test_the_operator_replays_a_dead_letter(stack: Stack, cluster: ApacheKafka) 
     answer = asyncio.run(post(stack, unknown_channel))
     assert answer.status_code == 202, answer.text
     operator = role_env(stack, cluster, "operator")
-    deadline = time.monotonic() + 60
-    while True:
+
+    def dead_letters() -> int:
         listed = cli(operator, "dlq", "list", "--json")
         assert listed.returncode == 0, listed.stderr
-        if orjson.loads(listed.stdout)["total"] or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert orjson.loads(listed.stdout)["total"] >= 1, "no dead letter arrived"
+        return int(orjson.loads(listed.stdout)["total"])
+
+    wait_until(dead_letters, "a dead letter arrives", every=1)
     replay = cli(operator, "dlq", "replay", "--all", "--json")
     assert replay.returncode == 0, replay.stderr
     replayed = orjson.loads(replay.stdout)

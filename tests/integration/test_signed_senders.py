@@ -33,6 +33,7 @@ from pipeline.simulate.profiles import Profile
 from pipeline.simulate.runner import run_simulation
 from pipeline.stack import Stack
 from tests.integration.harness import make_stack, read
+from tests.waiting import read_until
 
 pytestmark = pytest.mark.integration
 SECRETS = "senders-secret-1,senders-secret-2"
@@ -144,14 +145,9 @@ def test_dev_demo_signs_its_posts_and_reports_them_arrived() -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO_ROOT, start_new_session=True)
     assert proc.stdout is not None
-    shown: list[str] = []
+    shown = ""
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any("Serving" in s for s in shown):
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            shown.append(line)
+        shown = read_until(proc, "Serving", 120)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -159,7 +155,7 @@ def test_dev_demo_signs_its_posts_and_reports_them_arrived() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             rest, _ = proc.communicate()
-    text = "".join(shown) + rest
+    text = shown + rest
     assert "Serving" in text, text
     # a 401 answer, not those digits inside a port number (40171 failed this once)
     assert not re.search(r"\b401\b", text) and "did not go as expected" not in text, text

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import orjson
@@ -23,6 +23,7 @@ from pipeline.samples import brief
 from pipeline.settings import REPO_ROOT
 from pipeline.stack import Stack
 from tests.integration.harness import post, scrape
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,18 +39,15 @@ def total(url: str, name: str, **match: str) -> float:
     return scrape(url).value(name, **match) or 0.0
 
 
-def wait_for(condition: Any, what: str, timeout: float = 60) -> None:
+def served(condition: Callable[[], bool]) -> Callable[[], bool]:
+    """`condition`, false while the worker does not serve /metrics yet (a moment after
+    it starts)."""
     def holds() -> bool:
         try:
-            return bool(condition())
-        except httpx.HTTPError:  # the worker serves /metrics a moment after it starts
+            return condition()
+        except httpx.HTTPError:
             return False
-
-    deadline = time.monotonic() + timeout
-    while not holds():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.2)
+    return holds
 
 
 def command(stack: Stack, *args: str, workers: list[str] | None = None) -> list[str]:
@@ -100,10 +98,10 @@ def processed(stack: Stack) -> Stack:
             await producer.stop()
 
     asyncio.run(feed())
-    wait_for(lambda: total(worker, "cxr_events_total") >= len(CHANNELS) + 1,
-             "the worker to process the webhooks")
-    wait_for(lambda: total(worker, "cxr_consumer_group_members") >= 1,
-             "the worker's first lag check")
+    wait_until(served(lambda: total(worker, "cxr_events_total") >= len(CHANNELS) + 1),
+               "the worker processes the webhooks")
+    wait_until(served(lambda: total(worker, "cxr_consumer_group_members") >= 1),
+               "the worker's first lag check")
     return stack
 
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from pipeline.observability.prometheus import LocalPrometheus
 from pipeline.observability.slo import load_slos
 from pipeline.stack import Stack
 from tests.integration.harness import make_stack
+from tests.waiting import wait_until
 
 SLOS = load_slos(Path("schemas"))
 
@@ -70,14 +70,6 @@ def without_for(document: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
-def wait_for(what: str, check: Callable[[], bool], seen: Callable[[], object],
-             timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}; {seen()}"
-        time.sleep(0.5)
-
-
 def _serves(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
@@ -91,8 +83,8 @@ def edge() -> Iterator[Stack]:
     stack = make_stack(None, CXR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
     try:
         stack.start_edge()
-        wait_for("the edge serves its metrics", lambda: _serves(f"{stack.edge_url}/metrics"),
-                 stack.exited)
+        wait_until(lambda: _serves(f"{stack.edge_url}/metrics"), "the edge serves its metrics",
+                   timeout=20, every=0.5, seen=stack.exited)
         yield stack
     finally:
         stack.stop_all()
@@ -123,9 +115,10 @@ def test_alertmanager_routes_groups_and_holds_back_what_prometheus_sends(
                 return {n: a["status"]["state"] for n, a in received().items()}
 
             # inhibition is settled asynchronously: wait for it, not only for arrival
-            wait_for("Alertmanager received every alert and held back the symptoms",
-                     lambda: states() == {n: "suppressed" if n in held_back else "active"
-                                          for n in expected}, states)
+            wait_until(lambda: states() == {n: "suppressed" if n in held_back else "active"
+                                            for n in expected},
+                       "Alertmanager received every alert and held back the symptoms",
+                       timeout=20, every=0.5, seen=states)
             got = received()
             no_workers = got["CxrNoWorkers"]["fingerprint"]
             for name in held_back:
@@ -139,8 +132,9 @@ def test_alertmanager_routes_groups_and_holds_back_what_prometheus_sends(
                     by_receiver.setdefault(n["receiver"], set()).update(names)
                 return by_receiver
 
-            wait_for("the receivers were notified", lambda: notified() == {
+            wait_until(lambda: notified() == {
                 "pager": {"CxrEdgeNotReady", "CxrNoWorkers"},
-                "tickets": {"CxrLagChecksStopped"}}, notified)
+                "tickets": {"CxrLagChecksStopped"}}, "the receivers were notified",
+                timeout=20, every=0.5, seen=notified)
     finally:
         notifications.close()

@@ -14,6 +14,7 @@ import yaml
 from pipeline.observability import dashboards, rules
 from pipeline.observability.generate import HEADER
 from pipeline.observability.slo import SloFile, load_slos
+from tests.observability.panels import panel_queries
 
 SLA = "grafana/dashboards/cxr-sla-overview.json"
 DETAIL = "grafana/dashboards/cxr-pipeline-detail.json"
@@ -139,7 +140,7 @@ def test_expressions_use_only_channel_and_rate_interval(
         docs: dict[str, dict[str, Any]]) -> None:
     used = set()
     for document in docs.values():
-        for title, expr in dashboards.panel_queries(document):
+        for title, expr in panel_queries(document):
             names = set(VARIABLE.findall(expr))
             assert names <= {"channel", "__rate_interval"}, (title, expr)
             if "channel" in names:
@@ -152,7 +153,7 @@ def test_expressions_use_only_exported_metrics(docs: dict[str, dict[str, Any]],
                                                slo_file: SloFile) -> None:
     windows = set(slo_file.windows) | {s.window for s in slo_file.slos}
     for document in docs.values():
-        for title, expr in dashboards.panel_queries(document):
+        for title, expr in panel_queries(document):
             assert expr.count("(") == expr.count(")"), expr
             assert expr.count("{") == expr.count("}"), expr
             for token in METRIC_TOKEN.findall(expr):
@@ -170,7 +171,7 @@ def test_expressions_use_only_exported_metrics(docs: dict[str, dict[str, Any]],
 
 
 def test_end_to_end_quantiles_are_by_channel(docs: dict[str, dict[str, Any]]) -> None:
-    exprs = [e for _, e in dashboards.panel_queries(docs[SLA])
+    exprs = [e for _, e in panel_queries(docs[SLA])
              if "cxr_end_to_end_latency_seconds_bucket" in e]
     assert ('histogram_quantile(0.99, sum by (le, channel) (rate(cxr_end_to_end_latency_'
             'seconds_bucket{channel=~"$channel"}[$__rate_interval])))') in exprs
@@ -247,7 +248,7 @@ def test_lag_thresholds_follow_the_alerts(docs: dict[str, dict[str, Any]]) -> No
 
 
 def test_detail_covers_the_pipeline(docs: dict[str, dict[str, Any]]) -> None:
-    exprs = " ".join(e for _, e in dashboards.panel_queries(docs[DETAIL]))
+    exprs = " ".join(e for _, e in panel_queries(docs[DETAIL]))
     for needle in ("cxr_hop_latency_seconds_bucket", "max by (topic, partition) "
                    "(cxr_consumer_lag_records)", "max by (topic, partition) "
                    "(cxr_consumer_lag_seconds)", "sum by (reason) (rate(cxr_dead_letters_total",
@@ -265,7 +266,7 @@ def test_detail_covers_the_pipeline(docs: dict[str, dict[str, Any]]) -> None:
 
 def test_panel_queries_includes_panels_nested_in_rows(docs: dict[str, dict[str, Any]]) -> None:
     for document in docs.values():
-        flat = dashboards.panel_queries(document)
+        flat = panel_queries(document)
         assert len(flat) == sum(len(p["targets"]) for p in _leaf_panels(document))
         # Collapse every row: its panels move inside it, as Grafana saves collapsed rows.
         collapsed = copy.deepcopy(document)
@@ -278,7 +279,7 @@ def test_panel_queries_includes_panels_nested_in_rows(docs: dict[str, dict[str, 
                 top[-1]["panels"].append(panel)
         collapsed["panels"] = top
         assert all(p["type"] == "row" for p in collapsed["panels"])
-        assert dashboards.panel_queries(collapsed) == flat
+        assert panel_queries(collapsed) == flat
 
 
 def test_layout_fits_the_grid_without_overlaps(docs: dict[str, dict[str, Any]]) -> None:

@@ -10,20 +10,16 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndTimestamp
 from rich.console import Console
 
-from pipeline.reprocess import (
-    ReprocessError,
-    Summary,
-    _found,
-    _run,
-    parse_range,
-    parse_time,
-    reprocess,
-)
+from pipeline.dlq import Reason
+from pipeline.ops.records import _found
+from pipeline.ops.times import parse_time
+from pipeline.reprocess import ReprocessError, Summary, _run, parse_range, reprocess
 from pipeline.settings import REPO_ROOT, load_settings
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -104,11 +100,21 @@ class FakeConsumer:
         self.index = index
         self.ends_low_by = ends_low_by
         self.positions: dict[TopicPartition, int] = {}
-        self.paused: set[TopicPartition] = set()
         self.fetched: list[tuple[int, int]] = []
+        self._client = self
+
+    async def fetch_all_metadata(self) -> FakeConsumer:
+        return self
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
         return {tp.partition for tp in self.logs} if topic == TOPIC else None
+
+    def get_random_node(self) -> int:
+        return 0
+
+    async def send(self, node: int, request: Any) -> Any:
+        """The metadata answer for a topic that is not there (not one hidden by an ACL)."""
+        return SimpleNamespace(topics=[(3, TOPIC)])
 
     async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: 0 for tp in tps}
@@ -133,9 +139,6 @@ class FakeConsumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.positions[tp] = offset
 
-    def pause(self, tp: TopicPartition) -> None:
-        self.paused.add(tp)
-
     async def position(self, tp: TopicPartition) -> int:
         return self.positions[tp]
 
@@ -143,11 +146,9 @@ class FakeConsumer:
                       ) -> dict[TopicPartition, list[Any]]:
         batch = {}
         for tp in tps:
-            if tp in self.paused:
-                continue
             start = self.positions[tp]
-            records = [SimpleNamespace(partition=tp.partition, offset=o, timestamp=ts,
-                                       headers=[], value=b"{}", key=None)
+            records = [SimpleNamespace(topic=TOPIC, partition=tp.partition, offset=o,
+                                       timestamp=ts, headers=[], value=b"{}", key=None)
                        for o, ts in enumerate(self.logs[tp][start:start + 2], start)]
             if records:
                 self.positions[tp] = records[-1].offset + 1
@@ -202,14 +203,8 @@ def test_out_of_order_timestamps_are_judged_one_by_one() -> None:
 
 def test_a_missing_topic_is_one_line() -> None:
     consumer = FakeConsumer({})
-    consumer.logs = {}
-    consumer._client = SimpleNamespace(force_metadata_update=_noop)  # type: ignore[attr-defined]
     with pytest.raises(ReprocessError, match=f"topic {TOPIC} does not exist"):
         run(consumer, T0, T0 + 1000)
-
-
-async def _noop() -> None:
-    return None
 
 
 def test_a_long_run_shows_a_progress_bar_on_a_terminal() -> None:
@@ -222,3 +217,13 @@ def test_a_long_run_shows_a_progress_bar_on_a_terminal() -> None:
     asyncio.run(_run(consumer, None, TOPIC, summary, lambda r: [], console))
     assert summary.in_range == 1200
     assert "reprocess" in screen.getvalue() and "1200" in screen.getvalue()
+
+
+def test_the_json_summary_names_failures_by_their_dead_letter_reason() -> None:
+    summary = Summary(TOPIC, NOW - timedelta(hours=1), NOW, "now", "m-x", None, dry_run=True)
+    summary.fail(Reason.MISSING_FIELD, "partition 0 offset 1", KeyError("interactionId"))
+    summary.fail(Reason.MISSING_FIELD, "partition 0 offset 2", KeyError("interactionId"))
+    document = orjson.loads(orjson.dumps(summary.to_json()))
+    assert document["failed"] == {"missing_field": 2}
+    assert document["failedExamples"] == {
+        "missing_field": "partition 0 offset 1: KeyError: 'interactionId'"}

@@ -14,7 +14,7 @@ from agents.dedup import DedupIndex
 from agents.delivery import Output
 from agents.fanout import Fanout
 from agents.outputs import EventOutputs, decode_raw
-from pipeline.dlq import dead_letter_headers
+from pipeline.dlq import dead_letter_headers, reason_of
 from pipeline.kafka.headers import as_dict
 from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
@@ -63,7 +63,6 @@ class Job:
             _, outputs = self._outputs.build(payload, headers, keys)
             return dedup_key, outputs
         except Exception as exc:  # noqa: BLE001 - a dead letter, as the worker writes it
-            reason = getattr(exc, "reason", "processing_error")
             return None, [Output(self.topics.dlq, key, value or b"", dead_letter_headers(
-                reason=reason, stage="ingest", error=exc, source_topic=topic,
+                reason=reason_of(exc), stage="ingest", error=exc, source_topic=topic,
                 source_partition=partition, source_offset=offset, source_headers=headers))]
