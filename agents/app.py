@@ -31,7 +31,6 @@ from pipeline.kafka.topics import Topics
 from pipeline.mapping import Normalizer
 from pipeline.metrics import serve_metrics
 from pipeline.observability.slo import load_slos
-from pipeline.redaction import DEV_REDACTION_KEY
 from pipeline.routing import load_routes
 from pipeline.settings import Settings
 
@@ -187,10 +186,6 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         log.warning("CXR_PROCESSING_GUARANTEE=exactly_once, but this broker cannot do "
                     "transactions (the embedded one, or CXR_KAFKA_IDEMPOTENCE=false): "
                     "running at_least_once")
-    key = settings.redaction_key
-    if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
-            r.redact for r in load_routes(settings.schemas_dir)):
-        log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
     worker = Worker(
         app,
         loglevel=settings.log_level,

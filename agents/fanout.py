@@ -3,13 +3,14 @@ redacted as the route says (pipeline/redaction.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agents.delivery import Output
 from pipeline.dlq import DeadLetterError
 from pipeline.kafka.headers import Headers
-from pipeline.redaction import RedactionPlan
+from pipeline.redaction import DEV_REDACTION_KEY, RedactionPlan
 from pipeline.routing import Route
 
 if TYPE_CHECKING:
@@ -68,7 +69,10 @@ class Fanout:
 
 def fanout_of(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
     """The workers' fan-out: each route to its topic, redacted under CXR_REDACTION_KEY (so
-    that `reprocess` hashes as the workers do)."""
+    that `reprocess` hashes as the workers do); a warning when that is the dev-only key."""
     key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
+    if key == DEV_REDACTION_KEY and any(r.redact for r in routes):
+        logging.getLogger(__name__).warning(
+            "CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
     return Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
                   key.encode() if key else None)

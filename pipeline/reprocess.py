@@ -128,16 +128,11 @@ def _fanout(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fano
     from pipeline.redaction import DEV_REDACTION_KEY
 
     try:
-        fanout = fanout_of(settings, routes, topics)
+        return fanout_of(settings, routes, topics)
     except ConfigurationError as exc:
         raise ConfigurationError(
             f"{exc}; reprocess needs the workers' key (the workers `cxone-router dev` "
             f"starts use the dev-only {DEV_REDACTION_KEY!r})") from None
-    key = settings.redaction_key
-    if key is not None and key.get_secret_value() == DEV_REDACTION_KEY and any(
-            r.redact for r in routes):
-        log.warning("CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
-    return fanout
 
 
 async def reprocess(settings: Settings, kafka: Connection, since: datetime, until: datetime,

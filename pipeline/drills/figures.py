@@ -25,6 +25,7 @@ import orjson
 from pipeline.drills.traffic import TrafficLog
 from pipeline.kafka.clients import Connection
 from pipeline.kafka.reader import TopicReader
+from pipeline.quantiles import quantile
 
 RECOVERED_BELOW = 1.0  # seconds end to end
 
@@ -136,7 +137,7 @@ def figures(drill: str, log: TrafficLog, outputs: list[Output], dead_lettered: i
         duplicates=sum(n - 1 for n in copies.values()),
         dead_lettered=dead_lettered,
         p50_ms=_ms(statistics.median(latencies)) if latencies else 0.0,
-        p99_ms=_ms(latencies[int(len(latencies) * 0.99) - 1]) if latencies else 0.0,
+        p99_ms=_ms(quantile(latencies, 0.99)),
         max_ms=_ms(latencies[-1]) if latencies else 0.0,
         longest_gap_s=round(longest_gap([o.written for o in first.values()], start, end), 2),
         recovery_s=round(max(late) - fault_at, 1) if late else 0.0,
