@@ -58,9 +58,16 @@ java:
 	       "Ubuntu run 'sudo apt-get install openjdk-17-jre-headless maven' (.ci/run does" \
 	       "it itself)"; exit 1; }
 
+# mypy finds modules by path, not through the editable install's import hook: it reads the
+# package as installed, `cxone_router` (pipeline/) with `cxone_router/agents` (agents/), from
+# a tree of links in .cxr/typecheck.
+TYPECHECK := .cxr/typecheck/cxone_router
 check: $(STAMP)
 	$(BIN)/ruff check pipeline agents tests
-	$(BIN)/mypy pipeline agents
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
+	for entry in pipeline/*; do ln -s "$$PWD/$$entry" $(TYPECHECK)/; done
+	ln -s "$$PWD/agents" $(TYPECHECK)/agents
+	MYPYPATH=.cxr/typecheck $(BIN)/mypy -p cxone_router
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

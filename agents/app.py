@@ -15,24 +15,24 @@ from typing import Any, cast
 
 import faust
 
-from agents import faust_patches
-from agents.dedup import DedupIndex
-from agents.delivery import WorkerStopping, Writer
-from agents.drain import Drain
-from agents.fanout import fanout_of
-from agents.group_monitor import GroupMonitor
-from agents.ingest import Ingest
-from agents.metrics import WorkerMetrics
-from agents.transactions import Transactions
-from agents.versions import check_patched_versions
-from pipeline.kafka.clients import Connection, record_limit
-from pipeline.kafka.security import Security
-from pipeline.kafka.topics import Topics
-from pipeline.mapping import Normalizer
-from pipeline.metrics import serve_metrics
-from pipeline.observability.slo import load_slos
-from pipeline.routing import load_routes
-from pipeline.settings import Settings
+from cxone_router.agents import faust_patches
+from cxone_router.agents.dedup import DedupIndex
+from cxone_router.agents.delivery import WorkerStopping, Writer
+from cxone_router.agents.drain import Drain
+from cxone_router.agents.fanout import fanout_of
+from cxone_router.agents.group_monitor import GroupMonitor
+from cxone_router.agents.ingest import Ingest
+from cxone_router.agents.metrics import WorkerMetrics
+from cxone_router.agents.transactions import Transactions
+from cxone_router.agents.versions import check_patched_versions
+from cxone_router.kafka.clients import Connection, record_limit
+from cxone_router.kafka.security import Security
+from cxone_router.kafka.topics import Topics
+from cxone_router.mapping import Normalizer
+from cxone_router.metrics import serve_metrics
+from cxone_router.observability.slo import load_slos
+from cxone_router.routing import load_routes
+from cxone_router.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     """Run one Faust worker until SIGINT/SIGTERM (Faust's own signal handling)."""
     from faust.worker import Worker
 
-    from pipeline.logs import configure_logging, logging_config
+    from cxone_router.logs import configure_logging, logging_config
 
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, bootstrap)

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from agents.delivery import Output, Writer
-from agents.metrics import WorkerMetrics
+from cxone_router.agents.delivery import Output, Writer
+from cxone_router.agents.metrics import WorkerMetrics
 
 PURGE_CHUNK = 5_000
 

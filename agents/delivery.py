@@ -14,12 +14,12 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from pipeline.kafka.clients import BROKEN_PRODUCER_ERRORS, REFUSED_RECORD_ERRORS
-from pipeline.kafka.headers import Headers
-from pipeline.retry import RetryPolicy
+from cxone_router.kafka.clients import BROKEN_PRODUCER_ERRORS, REFUSED_RECORD_ERRORS
+from cxone_router.kafka.headers import Headers
+from cxone_router.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from agents.metrics import WorkerMetrics
+    from cxone_router.agents.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 # Writes the broker may take later are retried until it does, waiting at most 10 s between

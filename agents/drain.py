@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 from faust.tables.manager import TableManager
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 
-from agents.delivery import WorkerStopping
+from cxone_router.agents.delivery import WorkerStopping
 
 if TYPE_CHECKING:
-    from agents.delivery import Writer
-    from agents.transactions import Transactions
+    from cxone_router.agents.delivery import Writer
+    from cxone_router.agents.transactions import Transactions
 
 log = logging.getLogger(__name__)
 

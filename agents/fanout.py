@@ -7,15 +7,15 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from agents.delivery import Output
-from pipeline.dlq import DeadLetterError
-from pipeline.kafka.headers import Headers
-from pipeline.redaction import DEV_REDACTION_KEY, RedactionPlan
-from pipeline.routing import Route
+from cxone_router.agents.delivery import Output
+from cxone_router.dlq import DeadLetterError
+from cxone_router.kafka.headers import Headers
+from cxone_router.redaction import DEV_REDACTION_KEY, RedactionPlan
+from cxone_router.routing import Route
 
 if TYPE_CHECKING:
-    from pipeline.kafka.topics import Topics
-    from pipeline.settings import Settings
+    from cxone_router.kafka.topics import Topics
+    from cxone_router.settings import Settings
 
 
 class RoutingError(DeadLetterError):

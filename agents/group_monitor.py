@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pipeline.kafka.clients import Connection
+from cxone_router.kafka.clients import Connection
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_SECONDS = 2.0

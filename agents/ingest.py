@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.dedup import DedupIndex
-from agents.delivery import Output, Refused, Sent, Writer
-from agents.drain import Fetched
-from agents.fanout import Fanout
-from agents.metrics import (
+from cxone_router.agents.dedup import DedupIndex
+from cxone_router.agents.delivery import Output, Refused, Sent, Writer
+from cxone_router.agents.drain import Fetched
+from cxone_router.agents.fanout import Fanout
+from cxone_router.agents.metrics import (
     DEAD_LETTERED,
     DUPLICATE,
     NORMALIZED,
@@ -25,11 +25,11 @@ from agents.metrics import (
     BatchCounts,
     WorkerMetrics,
 )
-from agents.outputs import EventOutputs, decode_raw
-from pipeline.dlq import Reason, channel_of, dead_letter_headers, reason_of
-from pipeline.kafka.clients import refused_reason
-from pipeline.kafka.headers import DLQ_BODY_OMITTED, REPLAYED_FROM, as_dict, received_ns
-from pipeline.mapping import Normalizer
+from cxone_router.agents.outputs import EventOutputs, decode_raw
+from cxone_router.dlq import Reason, channel_of, dead_letter_headers, reason_of
+from cxone_router.kafka.clients import refused_reason
+from cxone_router.kafka.headers import DLQ_BODY_OMITTED, REPLAYED_FROM, as_dict, received_ns
+from cxone_router.mapping import Normalizer
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"

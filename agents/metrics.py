@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.dlq import Reason
-from pipeline.metrics import latency_buckets, new_registry
+from cxone_router.dlq import Reason
+from cxone_router.metrics import latency_buckets, new_registry
 
 NORMALIZED, DUPLICATE, DEAD_LETTERED = "normalized", "duplicate", "dead_lettered"
 OUTCOMES = (NORMALIZED, DUPLICATE, DEAD_LETTERED)

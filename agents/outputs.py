@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 
-from agents.delivery import Output
-from agents.fanout import Fanout
-from pipeline.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, received_ns
-from pipeline.mapping import EventKeys, Normalizer
-from pipeline.payload import FieldNames, InvalidPayload, UnsupportedMediaType, decode
+from cxone_router.agents.delivery import Output
+from cxone_router.agents.fanout import Fanout
+from cxone_router.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, received_ns
+from cxone_router.mapping import EventKeys, Normalizer
+from cxone_router.payload import FieldNames, InvalidPayload, UnsupportedMediaType, decode
 
 JSON_CONTENT_TYPE = b"application/json"
 

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import TransactionalIdAuthorizationFailed
 
-from agents.delivery import Writer
-from pipeline.kafka.clients import Connection, producer_config
-from pipeline.settings import Settings
+from cxone_router.agents.delivery import Writer
+from cxone_router.kafka.clients import Connection, producer_config
+from cxone_router.settings import Settings
 
 if TYPE_CHECKING:
-    from agents.metrics import WorkerMetrics
+    from cxone_router.agents.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ async def topic_limits(kafka: Connection, topics: list[str]) -> dict[str, int]:
     and the broker's refusal then ends the transaction and stops the worker."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    from pipeline.ops.describe import config_entries
+    from cxone_router.ops.describe import config_entries
 
     if not topics:
         return {}

@@ -1,3 +1,3 @@
-from pipeline.cli import main
+from cxone_router.cli import main
 
 main()

@@ -7,21 +7,21 @@ import os
 import typer
 from rich.console import Console
 
-from pipeline.bench.cli import bench_command
-from pipeline.cxone.cli import fake_cxone_command, webhooks_app
-from pipeline.drills.cli import drill_command
-from pipeline.errors import ConfigurationError, CxoneRouterError
-from pipeline.extras import missing_extra
-from pipeline.kafka.acls_cli import acls_command
-from pipeline.observability.cli import observability_app
-from pipeline.observability.status import status_command
-from pipeline.ops.dlq_cli import dlq_app
-from pipeline.ops.tail_cli import tail_command
-from pipeline.ops.topics_cli import topics_app
-from pipeline.reprocess import reprocess_command
-from pipeline.settings import Settings, load_settings
-from pipeline.sign_cli import sign_command
-from pipeline.simulate.cli import simulate_command
+from cxone_router.bench.cli import bench_command
+from cxone_router.cxone.cli import fake_cxone_command, webhooks_app
+from cxone_router.drills.cli import drill_command
+from cxone_router.errors import ConfigurationError, CxoneRouterError
+from cxone_router.extras import missing_extra
+from cxone_router.kafka.acls_cli import acls_command
+from cxone_router.observability.cli import observability_app
+from cxone_router.observability.status import status_command
+from cxone_router.ops.dlq_cli import dlq_app
+from cxone_router.ops.tail_cli import tail_command
+from cxone_router.ops.topics_cli import topics_app
+from cxone_router.reprocess import reprocess_command
+from cxone_router.settings import Settings, load_settings
+from cxone_router.sign_cli import sign_command
+from cxone_router.simulate.cli import simulate_command
 
 app = typer.Typer(
     help="Receive NICE CXone webhooks and turn them into clean per-channel Kafka streams.",
@@ -69,8 +69,8 @@ def dev(
     """Run everything on one machine: a broker (unless CXR_KAFKA_BOOTSTRAP is set), topics,
     the worker, the edge and a fake CXone. Ctrl-C stops it all. Prints where each /metrics
     is."""
-    from pipeline.dev import run_dev
-    from pipeline.logs import configure_logging
+    from cxone_router.dev import run_dev
+    from cxone_router.logs import configure_logging
 
     overrides = {} if "CXR_LOG_FORMAT" in os.environ else {"log_format": "console"}
     settings = load_settings(**overrides)
@@ -87,13 +87,13 @@ def _checked(settings: Settings, role: str) -> tuple[Settings, str]:
     brokers can serve idempotent writes (asked, unless CXR_KAFKA_IDEMPOTENCE says)."""
     import asyncio
 
-    from pipeline.kafka.acls import acls_for, group_of
-    from pipeline.kafka.capabilities import with_capabilities
-    from pipeline.kafka.clients import Connection
-    from pipeline.kafka.diagnose import check_security
-    from pipeline.kafka.permissions import check_permissions
-    from pipeline.kafka.topics import Topics
-    from pipeline.stack import topics_for
+    from cxone_router.kafka.acls import acls_for, group_of
+    from cxone_router.kafka.capabilities import with_capabilities
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.kafka.diagnose import check_security
+    from cxone_router.kafka.permissions import check_permissions
+    from cxone_router.kafka.topics import Topics
+    from cxone_router.stack import topics_for
 
     kafka = Connection.of(settings)
     topics = topics_for(settings) if role == "worker" else Topics(settings.topic_prefix, (), ())
@@ -113,7 +113,7 @@ def _checked(settings: Settings, role: str) -> tuple[Settings, str]:
 @app.command()
 def edge() -> None:
     """Serve the HTTP edge (needs CXR_KAFKA_BOOTSTRAP)."""
-    from pipeline.edge.app import serve
+    from cxone_router.edge.app import serve
 
     serve(*_checked(load_settings(), "edge"))
 
@@ -122,7 +122,7 @@ def edge() -> None:
 def worker() -> None:
     """Run one Faust worker: dedup, normalize, fan-out (needs CXR_KAFKA_BOOTSTRAP).
     Start more processes to scale; partitions are the unit of scale."""
-    from agents.app import run_worker
+    from cxone_router.agents.app import run_worker
 
     run_worker(*_checked(load_settings(), "worker"))
 

@@ -15,12 +15,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.reader import TopicReader
-from pipeline.kafka.topics import Topics
-from pipeline.samples import Sample, demo_samples
-from pipeline.settings import Settings
-from pipeline.signing import Signer, signer_for
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.reader import TopicReader
+from cxone_router.kafka.topics import Topics
+from cxone_router.samples import Sample, demo_samples
+from cxone_router.settings import Settings
+from cxone_router.signing import Signer, signer_for
 
 ARRIVAL_TIMEOUT = 30.0
 

@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from pipeline import devstack
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
-from pipeline.kafka.embedded import free_port
-from pipeline.redaction import DEV_REDACTION_KEY
-from pipeline.settings import Settings
-from pipeline.stack import Stack
+from cxone_router import devstack
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.apache import KAFKA_VERSION, ApacheKafka
+from cxone_router.kafka.embedded import free_port
+from cxone_router.redaction import DEV_REDACTION_KEY
+from cxone_router.settings import Settings
+from cxone_router.stack import Stack
 
 DEFAULT_PROMETHEUS_PORT = 9090
 
@@ -40,9 +40,9 @@ def fake_cxone_registration(edge_url: str, console: Console) -> Iterator[None]:
                       "`cxone-router webhooks register --url ...`")
         yield
         return
-    from pipeline.cxone.fake.serve import FakeCxoneServer
-    from pipeline.cxone.registration import register_edge
-    from pipeline.cxone.settings import CxoneSettings
+    from cxone_router.cxone.fake.serve import FakeCxoneServer
+    from cxone_router.cxone.registration import register_edge
+    from cxone_router.cxone.settings import CxoneSettings
 
     server = FakeCxoneServer()
     base_url = server.start()
@@ -63,8 +63,8 @@ def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[s
     if not wanted:
         yield None
         return
-    from pipeline.observability.prometheus import LocalPrometheus, PrometheusError
-    from pipeline.observability.slo import load_slos
+    from cxone_router.observability.prometheus import LocalPrometheus, PrometheusError
+    from cxone_router.observability.slo import load_slos
 
     port = DEFAULT_PROMETHEUS_PORT if port_is_free(DEFAULT_PROMETHEUS_PORT) else free_port()
     prometheus = LocalPrometheus(load_slos(stack.settings.schemas_dir),
@@ -119,9 +119,9 @@ def background_traffic(edge_url: str, rate: float | None, console: Console,
     if rate is None:
         yield
         return
-    from pipeline.signing import signer_for
-    from pipeline.simulate.background import BackgroundSimulation
-    from pipeline.simulate.profiles import Profile
+    from cxone_router.signing import signer_for
+    from cxone_router.simulate.background import BackgroundSimulation
+    from cxone_router.simulate.profiles import Profile
 
     signer = signer_for(settings) if settings is not None else None  # as the edge checks
     simulation = BackgroundSimulation(f"{edge_url}/webhooks/cxone", Profile(rate=rate),
@@ -240,7 +240,7 @@ def run_dev(settings: Settings, *, demo: bool, simulate_rate: float | None,
               local_prometheus(stack, prometheus, console) as prometheus_url,
               announced(published(stack, prometheus_url), console)):
             if demo:
-                from pipeline.demo import demo as show_demo
+                from cxone_router.demo import demo as show_demo
 
                 demo_failed = not show_demo(stack.edge_url, stack.kafka, stack.topics,
                                             settings=stack.settings, console=console)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.headers import DLQ_ATTEMPT, DLQ_PREFIX, Headers
-from pipeline.ops.times import utc_iso
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.headers import DLQ_ATTEMPT, DLQ_PREFIX, Headers
+from cxone_router.ops.times import utc_iso
 
 _MAX_MESSAGE = 2000
 

@@ -36,7 +36,7 @@ class JsonFormatter(logging.Formatter):
 def logging_config(fmt: str, level: str) -> dict[str, Any]:
     """A dictConfig usable by both `logging.config` and Faust's worker."""
     formatter: dict[str, Any] = (
-        {"()": "pipeline.logs.JsonFormatter"}
+        {"()": "cxone_router.logs.JsonFormatter"}
         if fmt == "json"
         else {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}
     )

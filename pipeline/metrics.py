@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 from prometheus_client.utils import floatToGoString
 
-from pipeline.errors import ConfigurationError
+from cxone_router.errors import ConfigurationError
 
 Role = Literal["edge", "worker"]
 

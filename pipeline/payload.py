@@ -11,8 +11,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from pipeline.dlq import DeadLetterError, Reason
-from pipeline.errors import CxoneRouterError
+from cxone_router.dlq import DeadLetterError, Reason
+from cxone_router.errors import CxoneRouterError
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

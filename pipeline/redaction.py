@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from pipeline.errors import ConfigurationError
-from pipeline.mapping.errors import MappingError
+from cxone_router.errors import ConfigurationError
+from cxone_router.mapping.errors import MappingError
 
 ACTIONS = ("drop", "hash", "mask")
 REDACTED_HEADER = "cxr-redacted"  # on a redacting route's records: `field=action,...`
@@ -44,7 +44,7 @@ _REMOVE = object()  # an action's result: remove the field
 def redactable_fields(schemas_dir: Path) -> frozenset[str]:
     """Every field a mapping fills (dotted: `customer.identifier`, `context.messageText`),
     but the record's key and its enums."""
-    from pipeline.mapping.spec import field_names
+    from cxone_router.mapping.spec import field_names
 
     return field_names(schemas_dir / "mappings") - NOT_REDACTABLE
 

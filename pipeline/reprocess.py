@@ -34,22 +34,22 @@ import orjson
 import typer
 from rich.console import Console
 
-from pipeline.dlq import Reason, channel_of, reason_of
-from pipeline.errors import ConfigurationError, CxoneRouterError
-from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
-from pipeline.ops import times
-from pipeline.ops.times import to_ms, utc_iso
-from pipeline.settings import Settings, load_command_settings
+from cxone_router.dlq import Reason, channel_of, reason_of
+from cxone_router.errors import ConfigurationError, CxoneRouterError
+from cxone_router.kafka.headers import MAPPING_VERSION, REPROCESSED, as_dict
+from cxone_router.ops import times
+from cxone_router.ops.times import to_ms, utc_iso
+from cxone_router.settings import Settings, load_command_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from agents.delivery import Output
-    from agents.fanout import Fanout
-    from pipeline.kafka.clients import Connection
-    from pipeline.kafka.topics import Topics
-    from pipeline.ops.records import Record
-    from pipeline.routing import Route
+    from cxone_router.agents.delivery import Output
+    from cxone_router.agents.fanout import Fanout
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.kafka.topics import Topics
+    from cxone_router.ops.records import Record
+    from cxone_router.routing import Route
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ class Summary:
 
 def _fanout(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
     """The worker's fan-out, under the workers' key, so hashes equal theirs."""
-    from agents.fanout import fanout_of
-    from pipeline.redaction import DEV_REDACTION_KEY
+    from cxone_router.agents.fanout import fanout_of
+    from cxone_router.redaction import DEV_REDACTION_KEY
 
     try:
         return fanout_of(settings, routes, topics)
@@ -140,11 +140,11 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
                     console: Console | None = None) -> Summary:
     """Read [since, until) of the raw topic and write (unless `dry_run`) what the current
     mappings make of it. Raises ReprocessError when the range holds no raw record."""
-    from agents.dedup import DedupIndex
-    from agents.outputs import EventOutputs, decode_raw
-    from pipeline.kafka.topics import Topics
-    from pipeline.mapping import Normalizer
-    from pipeline.routing import load_routes
+    from cxone_router.agents.dedup import DedupIndex
+    from cxone_router.agents.outputs import EventOutputs, decode_raw
+    from cxone_router.kafka.topics import Topics
+    from cxone_router.mapping import Normalizer
+    from cxone_router.routing import load_routes
 
     normalizer = Normalizer.from_dir(settings.schemas_dir)
     if channel is not None and channel not in normalizer.channels:
@@ -187,7 +187,7 @@ async def reprocess(settings: Settings, kafka: Connection, since: datetime, unti
         summary.events[normalized["channel"]] += 1
         return outs
 
-    from pipeline.ops.connect import consuming, producing
+    from cxone_router.ops.connect import consuming, producing
 
     async with AsyncExitStack() as clients:
         consumer = await clients.enter_async_context(consuming(settings, kafka))
@@ -205,7 +205,7 @@ async def _run(consumer: Any, producer: Any, topic: str, summary: Summary,
     from aiokafka import TopicPartition
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from pipeline.ops.records import Start, bounds, partitions_of, scan
+    from cxone_router.ops.records import Start, bounds, partitions_of, scan
 
     partitions = await partitions_of(consumer, topic)
     if not partitions:
@@ -265,7 +265,7 @@ async def _acked(sends: list[Sent], summary: Summary) -> None:
 def _refused(summary: Summary, topic: str, where: str, exc: BaseException) -> None:
     """A record the broker will never take (too large...) is counted as the worker
     counts it (`too_large`, `write_refused`); any other failure stops the run."""
-    from pipeline.kafka.clients import REFUSED_RECORD_ERRORS, refused_reason
+    from cxone_router.kafka.clients import REFUSED_RECORD_ERRORS, refused_reason
 
     if not isinstance(exc, REFUSED_RECORD_ERRORS):
         raise _write_failed(f"{topic} ({where})", exc) from None
@@ -297,8 +297,8 @@ def reprocess_command(
     `cxr-reprocessed` (consumers upsert by idempotencyKey). Events that fail are counted,
     not dead-lettered again. Needs CXR_KAFKA_BOOTSTRAP (or a running
     `cxone-router dev`, found by itself) and the workers' CXR_REDACTION_KEY."""
-    from pipeline.kafka.clients import Connection
-    from pipeline.ops.connect import quiet_kafka_logs
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.ops.connect import quiet_kafka_logs
 
     now = datetime.now(UTC)
     start, end = parse_range(since, until, now)

@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.mapping.codegen import define
-from pipeline.mapping.conditions import expressions, new_source
-from pipeline.mapping.errors import MappingError
-from pipeline.redaction import parse_redact, redactable_fields
+from cxone_router.mapping.codegen import define
+from cxone_router.mapping.conditions import expressions, new_source
+from cxone_router.mapping.errors import MappingError
+from cxone_router.redaction import parse_redact, redactable_fields
 
 Filter = Callable[[dict[str, Any]], bool]
 ROUTES_FILE = "routes.json"

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from pipeline.ops.times import utc_iso
+from cxone_router.ops.times import utc_iso
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.errors import ConfigurationError
+from cxone_router.errors import ConfigurationError
 
 ENV_PREFIX = "CXR_"
 # Settings that hold a secret: each may also be read from the file CXR_<NAME>_FILE names.
@@ -28,7 +28,7 @@ def packaged_schemas() -> Path:
     """The runtime files (mappings, routes, SLOs, JSON Schemas) the package carries: the
     wheel puts a checkout's schemas/ inside it (pyproject.toml); a checkout, or an editable
     install of one, reads schemas/ itself."""
-    carried = importlib.resources.files("pipeline") / "schemas"
+    carried = importlib.resources.files("cxone_router") / "schemas"
     if isinstance(carried, Path) and carried.is_dir():
         return carried
     return REPO_ROOT / "schemas"
@@ -216,10 +216,10 @@ class Settings(BaseSettings):
     @field_validator("schemas_dir")
     @classmethod
     def _schemas_dir_has_the_runtime_files(cls, value: Path) -> Path:
-        from pipeline.mapping.normalizer import RECORD_SCHEMA
-        from pipeline.mapping.spec import COMMON_FILE
-        from pipeline.observability.slo import SLO_FILE
-        from pipeline.routing import ROUTES_FILE
+        from cxone_router.mapping.normalizer import RECORD_SCHEMA
+        from cxone_router.mapping.spec import COMMON_FILE
+        from cxone_router.observability.slo import SLO_FILE
+        from cxone_router.routing import ROUTES_FILE
 
         needed = (f"mappings/{COMMON_FILE}", ROUTES_FILE, SLO_FILE, RECORD_SCHEMA)
         if missing := [name for name in needed if not (value / name).is_file()]:
@@ -236,7 +236,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _kafka_security_is_whole(self) -> Settings:
-        from pipeline.kafka.security import security_problems
+        from cxone_router.kafka.security import security_problems
 
         if problems := security_problems(self):
             raise ValueError("; ".join(problems))
@@ -364,6 +364,6 @@ def load_settings(**overrides: object) -> Settings:
 def load_command_settings() -> Settings:
     """An operator's command (`tail`, `dlq`, `status`…): with CXR_KAFKA_BOOTSTRAP unset, a
     running `cxone-router dev` stack supplies what the environment leaves unset."""
-    from pipeline.devstack import discovered_overrides
+    from cxone_router.devstack import discovered_overrides
 
     return load_settings(**discovered_overrides())

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline.settings import load_command_settings
-from pipeline.signing import Signer
+from cxone_router.settings import load_command_settings
+from cxone_router.signing import Signer
 
 
 def curl_command(url: str, headers: dict[str, str], body_file: Path) -> str:

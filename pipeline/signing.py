@@ -27,8 +27,8 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from pipeline.errors import ConfigurationError
-from pipeline.settings import Settings
+from cxone_router.errors import ConfigurationError
+from cxone_router.settings import Settings
 
 Clock = Callable[[], float]
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import httpx
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.clients import Connection, record_limit
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
-from pipeline.kafka.topics import Topics, ensure_topics
-from pipeline.mapping.spec import channel_names
-from pipeline.redaction import DEV_REDACTION_KEY
-from pipeline.routing import load_routes
-from pipeline.settings import ENV_PREFIX, Settings, load_settings
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.apache import ApacheKafka
+from cxone_router.kafka.clients import Connection, record_limit
+from cxone_router.kafka.embedded import EmbeddedBroker, free_port
+from cxone_router.kafka.topics import Topics, ensure_topics
+from cxone_router.mapping.spec import channel_names
+from cxone_router.redaction import DEV_REDACTION_KEY
+from cxone_router.routing import load_routes
+from cxone_router.settings import ENV_PREFIX, Settings, load_settings
 
 
 class StackError(CxoneRouterError):
@@ -134,7 +134,7 @@ class Stack:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 output = files.enter_context((self.log_dir / f"{name}.log").open("ab"))
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", *args], env=self.child_env(extra),
+                [sys.executable, "-m", "cxone_router", *args], env=self.child_env(extra),
                 stdout=output, stderr=subprocess.STDOUT if self.log_dir else output,
                 start_new_session=True,
             )

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from pipeline.bench import phases, report
-from pipeline.settings import load_settings
+from cxone_router.bench import phases, report
+from cxone_router.settings import load_settings
 
 
 def bench_command(
@@ -89,7 +89,7 @@ def _peers(out: Path, events: int) -> None:
 
     import orjson
 
-    from pipeline.bench.peers import peers_phase
+    from cxone_router.bench.peers import peers_phase
 
     console = Console(stderr=True)
     console.print(f"peers: {events:,} events on each candidate, one after the other")
@@ -108,7 +108,7 @@ def _transform(out: Path, events: int, smoke: bool) -> None:
 
     import orjson
 
-    from pipeline.bench import transform
+    from cxone_router.bench import transform
 
     console = Console(stderr=True)
     repeats = 2 if smoke else 5

@@ -9,7 +9,7 @@ Connection n sends bodies n, n+C, n+2C, ... (C connections), so no body is sent 
 until all have been sent once. RATE 0 sends as fast as the edge answers; a RATE offers that
 many requests a second in total, each connection on its own schedule.
 
-    python -m pipeline.bench.loadgen HOST PORT PATH SECONDS CONNECTIONS BODIES [RATE]
+    python -m cxone_router.bench.loadgen HOST PORT PATH SECONDS CONNECTIONS BODIES [RATE]
 
 BODIES is a JSON list of [body as latin-1 text, content type] (latin-1 maps bytes to text
 one to one, so the file is about the size of the bodies).
@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import orjson
 
-from pipeline.signing import Signer
+from cxone_router.signing import Signer
 
 
 def _heads(host: str, path: str, bodies: list[tuple[bytes, str]], extra: str = "") -> list[bytes]:
@@ -119,8 +119,8 @@ def main() -> None:
         bodies = [(b.encode("latin-1"), c) for b, c in orjson.loads(file.read())]
     import uvloop
 
-    from pipeline.settings import load_settings
-    from pipeline.signing import signer_for
+    from cxone_router.settings import load_settings
+    from cxone_router.signing import signer_for
 
     signer = signer_for(load_settings())  # as the edge it posts to checks (CXR_EDGE_AUTH)
     result = uvloop.run(run(host, int(port), path, float(seconds), int(connections), bodies,

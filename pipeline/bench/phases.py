@@ -17,12 +17,12 @@ import httpx
 import orjson
 from aiokafka import TopicPartition
 
-from pipeline.bench.traffic import Webhook, webhooks
-from pipeline.kafka.embedded import free_port
-from pipeline.kafka.reader import TopicReader
-from pipeline.quantiles import quantile
-from pipeline.settings import Settings
-from pipeline.stack import Stack
+from cxone_router.bench.traffic import Webhook, webhooks
+from cxone_router.kafka.embedded import free_port
+from cxone_router.kafka.reader import TopicReader
+from cxone_router.quantiles import quantile
+from cxone_router.settings import Settings
+from cxone_router.stack import Stack
 
 
 def new_stack(base: Settings, **env: str) -> Stack:
@@ -63,7 +63,7 @@ def run_loadgen(stack: Stack, bodies: list[Webhook], seconds: float, connections
     host, port = stack.settings.edge_host, stack.edge_url.rsplit(":", 1)[1]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "pipeline.bench.loadgen", host, port, "/webhooks/cxone",
+            [sys.executable, "-m", "cxone_router.bench.loadgen", host, port, "/webhooks/cxone",
              str(seconds), str(connections), file.name, str(rate)],
             capture_output=True, env=stack.child_env(),
         )
@@ -180,8 +180,8 @@ def pipeline_phase(base: Settings, count: int, workers: int) -> PipelineResult:
 
 
 async def _warm_up(stack: Stack) -> None:
-    from pipeline.samples import brief
-    from pipeline.signing import sign
+    from cxone_router.samples import brief
+    from cxone_router.signing import sign
 
     body = orjson.dumps(brief("interaction.created", "bench-warm-up", "chat"))
     async with httpx.AsyncClient() as client:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.bench.phases import (
+from cxone_router.bench.phases import (
     EdgeResult,
     LatencyResult,
     MemoryResult,

@@ -6,11 +6,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.mapping import Normalizer
-from pipeline.payload import decode
-from pipeline.settings import REPO_ROOT
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
+from cxone_router.mapping import Normalizer
+from cxone_router.payload import decode
+from cxone_router.settings import REPO_ROOT
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
 
 
 @dataclass(frozen=True, slots=True)

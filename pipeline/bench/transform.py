@@ -12,7 +12,7 @@ breakdown times each stage alone, a pass per stage over the same events with its
 prepared beforehand, so its parts add up to about the total, not exactly.
 
     cxone-router bench --transform [--events N]
-    python -m pipeline.bench.transform --events 20000 --repeats 5 [--json out.json]
+    python -m cxone_router.bench.transform --events 20000 --repeats 5 [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ from typing import Any
 
 import orjson
 
-from agents.dedup import DedupIndex
-from agents.fanout import Fanout
-from agents.outputs import EventOutputs, decode_raw
-from pipeline.bench.traffic import webhooks
-from pipeline.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, RECEIVED_NS, received_ns
-from pipeline.kafka.topics import Topics
-from pipeline.mapping import Normalizer
-from pipeline.redaction import DEV_REDACTION_KEY, RedactionPlan
-from pipeline.routing import load_routes
-from pipeline.settings import REPO_ROOT
+from cxone_router.agents.dedup import DedupIndex
+from cxone_router.agents.fanout import Fanout
+from cxone_router.agents.outputs import EventOutputs, decode_raw
+from cxone_router.bench.traffic import webhooks
+from cxone_router.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, RECEIVED_NS, received_ns
+from cxone_router.kafka.topics import Topics
+from cxone_router.mapping import Normalizer
+from cxone_router.redaction import DEV_REDACTION_KEY, RedactionPlan
+from cxone_router.routing import load_routes
+from cxone_router.settings import REPO_ROOT
 
 PARTITIONS = 6  # the bench's raw topic; only the dedup key's prefix depends on it
 MAX_FORM_FIELDS = 200  # Settings.max_form_fields' default
@@ -253,7 +253,7 @@ def render(result: TransformResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.transform",
+    parser = argparse.ArgumentParser(prog="python -m cxone_router.bench.transform",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)

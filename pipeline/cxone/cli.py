@@ -16,8 +16,8 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from pipeline.cxone.client import CxoneClient
-from pipeline.cxone.errors import (
+from cxone_router.cxone.client import CxoneClient
+from cxone_router.cxone.errors import (
     AuthError,
     NotFound,
     RateLimited,
@@ -25,9 +25,9 @@ from pipeline.cxone.errors import (
     ServerError,
     Unreachable,
 )
-from pipeline.cxone.settings import load_cxone_settings
-from pipeline.cxone.webhooks import DEFAULT_EVENTS
-from pipeline.errors import ConfigurationError, CxoneRouterError
+from cxone_router.cxone.settings import load_cxone_settings
+from cxone_router.cxone.webhooks import DEFAULT_EVENTS
+from cxone_router.errors import ConfigurationError, CxoneRouterError
 
 T = TypeVar("T")
 
@@ -153,8 +153,8 @@ def fake_cxone_command(
     """Serve a fake CXone tenant (tokens, discovery, webhooks, fault injection) for local work."""
     import uvicorn
 
-    from pipeline.cxone.fake.server import build_app
-    from pipeline.cxone.fake.state import FakeState
+    from cxone_router.cxone.fake.server import build_app
+    from cxone_router.cxone.fake.state import FakeState
 
     base = f"http://{host}:{port}"
     typer.echo(

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from pipeline.cxone.errors import (
+from cxone_router.cxone.errors import (
     AuthError,
     Conflict,
     CxoneApiError,
@@ -22,12 +22,12 @@ from pipeline.cxone.errors import (
     RequestRejected,
     ScopeError,
 )
-from pipeline.cxone.retry import CxoneRetry
-from pipeline.cxone.settings import CxoneSettings
-from pipeline.cxone.tokens import AccessToken, TokenProvider
-from pipeline.cxone.transport import raise_for_transient, send
-from pipeline.cxone.webhooks import DEFAULT_EVENTS, Registration, Webhook, same_url
-from pipeline.ratelimit import Sleep, TokenBucket
+from cxone_router.cxone.retry import CxoneRetry
+from cxone_router.cxone.settings import CxoneSettings
+from cxone_router.cxone.tokens import AccessToken, TokenProvider
+from cxone_router.cxone.transport import raise_for_transient, send
+from cxone_router.cxone.webhooks import DEFAULT_EVENTS, Registration, Webhook, same_url
+from cxone_router.ratelimit import Sleep, TokenBucket
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.errors import CxoneRouterError
+from cxone_router.errors import CxoneRouterError
 
 
 class CxoneApiError(CxoneRouterError):

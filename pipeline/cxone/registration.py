@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.cxone.client import CxoneClient
-from pipeline.cxone.settings import CxoneSettings
-from pipeline.cxone.webhooks import DEFAULT_EVENTS
+from cxone_router.cxone.client import CxoneClient
+from cxone_router.cxone.settings import CxoneSettings
+from cxone_router.cxone.webhooks import DEFAULT_EVENTS
 
 
 async def register_edge(

@@ -1,4 +1,4 @@
-"""Retried CXone calls: the policy is pipeline.retry's, the loop and its log are here."""
+"""Retried CXone calls: the policy is cxone_router.retry's, the loop and its log are here."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pipeline.cxone.errors import CxoneApiError
-from pipeline.cxone.settings import CxoneSettings
-from pipeline.retry import RetryPolicy
+from cxone_router.cxone.errors import CxoneApiError
+from cxone_router.cxone.settings import CxoneSettings
+from cxone_router.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass
 class CxoneRetry:
-    """CXone calls under the project's retry policy (pipeline.retry), logged.
+    """CXone calls under the project's retry policy (cxone_router.retry), logged.
 
     Errors say `retriable = True` to be retried; a 429 waits `Retry-After` when given, and
     one longer than the policy's `max_retry_after` is not waited for (the command fails and

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.errors import ConfigurationError
-from pipeline.settings import configuration_error, is_loopback
+from cxone_router.errors import ConfigurationError
+from cxone_router.settings import configuration_error, is_loopback
 
 ENV_PREFIX = "CXR_CXONE_"
 
@@ -149,7 +149,7 @@ class CxoneSettings(BaseSettings):
         Where, who and which paths are fixed; the remaining knobs (rate, retries, timeouts)
         still come from `CXR_CXONE_*` variables or their defaults.
         """
-        from pipeline.cxone.fake.state import FAKE_CREDENTIALS as fake
+        from cxone_router.cxone.fake.state import FAKE_CREDENTIALS as fake
 
         return load_cxone_settings(
             instance=base_url,

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pipeline.cxone.errors import AuthError, CxoneApiError, DiscoveryError
-from pipeline.cxone.retry import CxoneRetry
-from pipeline.cxone.settings import CxoneSettings
-from pipeline.cxone.transport import raise_for_transient, send
+from cxone_router.cxone.errors import AuthError, CxoneApiError, DiscoveryError
+from cxone_router.cxone.retry import CxoneRetry
+from cxone_router.cxone.settings import CxoneSettings
+from cxone_router.cxone.transport import raise_for_transient, send
 
 log = logging.getLogger(__name__)
 

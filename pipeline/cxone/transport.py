@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from pipeline.cxone.errors import RateLimited, ServerError, Unreachable
-from pipeline.retry import parse_retry_after, retriable_status
+from cxone_router.cxone.errors import RateLimited, ServerError, Unreachable
+from cxone_router.retry import parse_retry_after, retriable_status
 
 
 async def send(
@@ -24,7 +24,7 @@ async def send(
 
 
 def raise_for_transient(response: httpx.Response) -> None:
-    """Raise the retriable errors: 429, and 408, 425, 500, 502, 503, 504 (pipeline.retry)."""
+    """Raise the retriable errors: 429, and 408, 425, 500, 502, 503, 504 (cxone_router.retry)."""
     if response.status_code == 429:
         raise RateLimited(
             f"CXone rate limited {response.request.url.path} (HTTP 429)",

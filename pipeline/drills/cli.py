@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import typer
 
-from pipeline.errors import ConfigurationError
+from cxone_router.errors import ConfigurationError
 
 
 def drill_command(
@@ -37,10 +37,10 @@ def drill_command(
     exits 1 if any drill missed one."""
     from dataclasses import replace
 
-    from pipeline.drills.runner import markdown as to_markdown
-    from pipeline.drills.runner import run_drills
-    from pipeline.drills.scenarios import BY_NAME, DRILLS, SHORT, Plan
-    from pipeline.drills.verdicts import judge, report
+    from cxone_router.drills.runner import markdown as to_markdown
+    from cxone_router.drills.runner import run_drills
+    from cxone_router.drills.scenarios import BY_NAME, DRILLS, SHORT, Plan
+    from cxone_router.drills.verdicts import judge, report
 
     unknown = [n for n in names or [] if n not in BY_NAME]
     if unknown:

@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.drills.traffic import TrafficLog
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.reader import TopicReader
-from pipeline.quantiles import quantile
+from cxone_router.drills.traffic import TrafficLog
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.reader import TopicReader
+from cxone_router.quantiles import quantile
 
 RECOVERED_BELOW = 1.0  # seconds end to end
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.embedded import free_port
-from pipeline.observability.scrape import parse
-from pipeline.stack import Stack
+from cxone_router.kafka.apache import ApacheKafka
+from cxone_router.kafka.embedded import free_port
+from cxone_router.observability.scrape import parse
+from cxone_router.stack import Stack
 
 
 class Rig:

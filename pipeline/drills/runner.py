@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.drills.figures import Figures, fanout_copies, figures, raw_bodies, read_outputs
-from pipeline.drills.rig import Rig
-from pipeline.drills.scenarios import BY_NAME, Drill, Plan
-from pipeline.drills.traffic import RETRY, Accepted, DrillTraffic, TrafficLog
-from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
-from pipeline.simulate.errors import answer_error
+from cxone_router.drills.figures import Figures, fanout_copies, figures, raw_bodies, read_outputs
+from cxone_router.drills.rig import Rig
+from cxone_router.drills.scenarios import BY_NAME, Drill, Plan
+from cxone_router.drills.traffic import RETRY, Accepted, DrillTraffic, TrafficLog
+from cxone_router.kafka.apache import KAFKA_VERSION, ApacheKafka
+from cxone_router.simulate.errors import answer_error
 
 Say = Callable[[str], None]
 # The failover tuning the drills run with (README, Production): a killed worker is noticed

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from pipeline.drills.rig import Rig
-from pipeline.drills.verdicts import Targets
+from cxone_router.drills.rig import Rig
+from cxone_router.drills.verdicts import Targets
 
 
 @dataclass(frozen=True)

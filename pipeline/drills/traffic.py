@@ -1,6 +1,6 @@
 """Paced, distinct CXone events posted by concurrent senders that never give up.
 
-A sender retries what pipeline.retry calls retriable (429, 503, a timeout, a broken
+A sender retries what cxone_router.retry calls retriable (429, 503, a timeout, a broken
 connection...; waiting `Retry-After` when the edge gives one) until the event is answered
 202 or the run is told to stop retrying; a drill must see what the pipeline does with
 everything it accepted, so it keeps each accepted body and the edge's eventId. Runs in a
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from pipeline.retry import RetryPolicy, retriable
-from pipeline.simulate.errors import answer_error
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
+from cxone_router.retry import RetryPolicy, retriable
+from cxone_router.simulate.errors import answer_error
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
 
 # Until the event is answered or the run stops retrying (a deadline), never waiting more
 # than 2 s between attempts, Retry-After included: drills are short.

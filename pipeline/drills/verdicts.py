@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pipeline.drills.figures import Figures
+from cxone_router.drills.figures import Figures
 
 
 @dataclass(frozen=True)

@@ -22,24 +22,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline.edge import WEBHOOK_PATH
-from pipeline.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
-from pipeline.edge.auth import Unauthorized, build_auth
-from pipeline.edge.body import BodyTooLarge, read_capped
-from pipeline.edge.encoding import ACCEPTED, UnsupportedEncoding, codings, decoded
-from pipeline.edge.metrics import EdgeMetrics, handler_of
-from pipeline.edge.openapi import OPENAPI_PATH, document_bytes
-from pipeline.edge.protocol import guarded_protocol
-from pipeline.edge.publisher import BrokerUnavailable, Publisher, RecordRefused
-from pipeline.errors import ConfigurationError
-from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
-from pipeline.kafka.topics import Topics
-from pipeline.mapping import Normalizer
-from pipeline.observability.slo import load_slos
-from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
-from pipeline.ratelimit import TokenBucket
-from pipeline.routing import load_routes
-from pipeline.settings import Settings
+from cxone_router.edge import WEBHOOK_PATH
+from cxone_router.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
+from cxone_router.edge.auth import Unauthorized, build_auth
+from cxone_router.edge.body import BodyTooLarge, read_capped
+from cxone_router.edge.encoding import ACCEPTED, UnsupportedEncoding, codings, decoded
+from cxone_router.edge.metrics import EdgeMetrics, handler_of
+from cxone_router.edge.openapi import OPENAPI_PATH, document_bytes
+from cxone_router.edge.protocol import guarded_protocol
+from cxone_router.edge.publisher import BrokerUnavailable, Publisher, RecordRefused
+from cxone_router.errors import ConfigurationError
+from cxone_router.kafka.headers import CONTENT_TYPE, RECEIVED_NS, REQUEST_ID
+from cxone_router.kafka.topics import Topics
+from cxone_router.mapping import Normalizer
+from cxone_router.observability.slo import load_slos
+from cxone_router.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
+from cxone_router.ratelimit import TokenBucket
+from cxone_router.routing import load_routes
+from cxone_router.settings import Settings
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
@@ -312,7 +312,7 @@ def serve(settings: Settings, bootstrap: str) -> None:
     """Run the edge with uvicorn (uvloop + httptools) until SIGINT/SIGTERM."""
     import uvicorn
 
-    from pipeline.logs import logging_config
+    from cxone_router.logs import logging_config
 
     public = listen(settings.edge_host, settings.edge_port, "CXR_EDGE_PORT")
     admin = None

@@ -19,8 +19,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from pipeline.edge.metrics import WEBHOOK, EdgeMetrics, handler_of
-from pipeline.edge.protocol import BODY_TIMED_OUT
+from cxone_router.edge.metrics import WEBHOOK, EdgeMetrics, handler_of
+from cxone_router.edge.protocol import BODY_TIMED_OUT
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pipeline.errors import ConfigurationError, CxoneRouterError
-from pipeline.settings import Settings, is_loopback
+from cxone_router.errors import ConfigurationError, CxoneRouterError
+from cxone_router.settings import Settings, is_loopback
 
 Headers = Mapping[str, str]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from pipeline.errors import CxoneRouterError
+from cxone_router.errors import CxoneRouterError
 
 
 class BodyTooLarge(CxoneRouterError):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import zlib
 
-from pipeline.edge.body import BodyTooLarge
-from pipeline.errors import CxoneRouterError
-from pipeline.payload import InvalidPayload
+from cxone_router.edge.body import BodyTooLarge
+from cxone_router.errors import CxoneRouterError
+from cxone_router.payload import InvalidPayload
 
 ACCEPTED = "gzip, deflate"
 # wbits for zlib: gzip's framing; deflate is the zlib format (RFC 9110), though some

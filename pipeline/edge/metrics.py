@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.edge import WEBHOOK_PATH
-from pipeline.metrics import latency_buckets, new_registry
+from cxone_router.edge import WEBHOOK_PATH
+from cxone_router.metrics import latency_buckets, new_registry
 
 WEBHOOK = "webhook"
 # A trailing slash is the same webhook (a sender's base URL ending in "/"), not a redirect

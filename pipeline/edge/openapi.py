@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.edge import WEBHOOK_PATH
-from pipeline.metrics import package_version
-from pipeline.samples import brief, dfo, studio_voice
-from pipeline.settings import Settings
+from cxone_router.edge import WEBHOOK_PATH
+from cxone_router.metrics import package_version
+from cxone_router.samples import brief, dfo, studio_voice
+from cxone_router.settings import Settings
 
 OPENAPI_PATH = "/openapi.json"
 REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"  # the edge's own check (app.py)

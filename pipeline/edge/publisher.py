@@ -16,17 +16,17 @@ from aiokafka.errors import (
     UnknownError,
 )
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.clients import (
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.clients import (
     BROKEN_PRODUCER_ERRORS,
     REFUSED_RECORD_ERRORS,
     Connection,
 )
-from pipeline.kafka.diagnose import diagnose
-from pipeline.kafka.headers import Headers
-from pipeline.kafka.topics import missing_topics
-from pipeline.retry import RetryPolicy
-from pipeline.settings import Settings
+from cxone_router.kafka.diagnose import diagnose
+from cxone_router.kafka.headers import Headers
+from cxone_router.kafka.topics import missing_topics
+from cxone_router.retry import RetryPolicy
+from cxone_router.settings import Settings
 
 log = logging.getLogger(__name__)
 CONNECT_RETRY = RetryPolicy(base=0.2, cap=5.0, max_attempts=None)  # until the broker answers

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.topics import Topics
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.topics import Topics
 
 ROLES = ("edge", "worker", "operator", "consumer")
 

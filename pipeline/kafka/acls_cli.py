@@ -27,11 +27,11 @@ def acls_command(
     """The ACLs one role of the pipeline needs, and no more, on a cluster whose authorizer
     allows nothing unlisted (allow.everyone.if.no.acl.found=false). Topic names follow
     CXR_TOPIC_PREFIX, schemas/mappings and schemas/routes.json."""
-    from pipeline.kafka.acls import acls_for, create
-    from pipeline.kafka.clients import Connection
-    from pipeline.ops.connect import open_admin, quiet_kafka_logs
-    from pipeline.settings import load_settings
-    from pipeline.stack import topics_for
+    from cxone_router.kafka.acls import acls_for, create
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.ops.connect import open_admin, quiet_kafka_logs
+    from cxone_router.settings import load_settings
+    from cxone_router.stack import topics_for
 
     if not principal.startswith("User:") or len(principal) <= len("User:"):
         raise typer.BadParameter(f"{principal!r} is not of the form User:NAME",

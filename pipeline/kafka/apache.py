@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.embedded import free_port, wait_for_port
-from pipeline.settings import REPO_ROOT
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.embedded import free_port, wait_for_port
+from cxone_router.settings import REPO_ROOT
 
 KAFKA_VERSION = "4.1.1"  # the version in apache-kafka.pom.xml
 POM = Path(__file__).with_name("apache-kafka.pom.xml")
@@ -139,7 +139,7 @@ class SecuredKafka:
     MECHANISM = "SCRAM-SHA-512"
 
     def __init__(self, folder: Path, users: list[str]) -> None:
-        from pipeline.kafka.certificates import LocalCA
+        from cxone_router.kafka.certificates import LocalCA
 
         self.ca = LocalCA(folder)
         self.broker = self.ca.issue("broker", dns_names=("localhost",))

@@ -16,8 +16,8 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError, UnknownError, UnsupportedVersionError
 from aiokafka.protocol.transaction import InitProducerIdRequest
 
-from pipeline.kafka.clients import Connection
-from pipeline.settings import Settings
+from cxone_router.kafka.clients import Connection
+from cxone_router.settings import Settings
 
 PROBE_TIMEOUT_SECONDS = 10.0
 # What a broker answers that cannot give out producer ids (the embedded one answers

@@ -19,13 +19,13 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from pipeline.dlq import Reason
-from pipeline.kafka.security import Security
-from pipeline.settings import Settings
+from cxone_router.dlq import Reason
+from cxone_router.kafka.security import Security
+from cxone_router.settings import Settings
 
 
 def require_bootstrap(settings: Settings) -> str:
-    from pipeline.errors import ConfigurationError
+    from cxone_router.errors import ConfigurationError
 
     if not settings.kafka_bootstrap:
         raise ConfigurationError(

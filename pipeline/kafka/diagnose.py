@@ -23,9 +23,9 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.metadata import MetadataRequest
 
-from pipeline.errors import ConfigurationError, CxoneRouterError
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.security import MECHANISM, PROTOCOL
+from cxone_router.errors import ConfigurationError, CxoneRouterError
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.security import MECHANISM, PROTOCOL
 
 PROBE_TIMEOUT_SECONDS = 10.0
 # How long a command's client tries to reach the brokers before saying it could not.

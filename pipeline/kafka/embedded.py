@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import CxoneRouterError
+from cxone_router.errors import CxoneRouterError
 
 # It cannot serve an idempotent producer, and holds long polls (agents/faust_patches.py).
 EMBEDDED_CLIENT_ENV = {"CXR_KAFKA_IDEMPOTENCE": "false", "CXR_FETCH_MAX_WAIT_MS": "10",

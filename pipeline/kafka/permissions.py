@@ -15,9 +15,9 @@ from aiokafka.errors import TopicAuthorizationFailedError
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Array, Boolean, Int16, Int32, Schema, String
 
-from pipeline.kafka.acls import Acl, Pattern, Resource
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.diagnose import AclMissingError
+from cxone_router.kafka.acls import Acl, Pattern, Resource
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.diagnose import AclMissingError
 
 log = logging.getLogger(__name__)
 UNKNOWN_OPERATIONS = -(2**31)  # what a broker answers when it did not compute them

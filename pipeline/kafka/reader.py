@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.kafka.clients import Connection
+from cxone_router.kafka.clients import Connection
 
 
 class TopicReader:

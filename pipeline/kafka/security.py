@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.settings import Settings
+    from cxone_router.settings import Settings
 
 PROTOCOL = "CXR_KAFKA_SECURITY_PROTOCOL"
 MECHANISM = "CXR_KAFKA_SASL_MECHANISM"
@@ -152,7 +152,7 @@ class Security:
 @cache
 def _ssl_context(security: Security) -> ssl.SSLContext:
     """One context per distinct setting in a process (certificates are read once)."""
-    from pipeline.errors import ConfigurationError
+    from cxone_router.errors import ConfigurationError
 
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=security.ca_file)

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.diagnose import BrokerUnreachableError, start_client
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.diagnose import BrokerUnreachableError, start_client
 
 if TYPE_CHECKING:
-    from pipeline.kafka.clients import Connection
-    from pipeline.mapping import Normalizer
-    from pipeline.routing import Route
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.mapping import Normalizer
+    from cxone_router.routing import Route
 
 log = logging.getLogger(__name__)
 _ALREADY_EXISTS = TopicAlreadyExistsError.errno

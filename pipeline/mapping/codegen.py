@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipeline.mapping.paths import Lookup, plain_steps
-from pipeline.mapping.values import as_any, as_string
+from cxone_router.mapping.paths import Lookup, plain_steps
+from cxone_router.mapping.values import as_any, as_string
 
 if TYPE_CHECKING:
-    from pipeline.mapping.spec import FieldSpec
+    from cxone_router.mapping.spec import FieldSpec
 
 Fill = Callable[[Any, dict[str, Any], list[str]], None]
 

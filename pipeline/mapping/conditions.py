@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.mapping.codegen import Source, define
-from pipeline.mapping.errors import MappingError
-from pipeline.mapping.paths import compile_path
+from cxone_router.mapping.codegen import Source, define
+from cxone_router.mapping.errors import MappingError
+from cxone_router.mapping.paths import compile_path
 
 Predicate = Callable[[Any], bool]
 _TESTS = ("in", "equals", "exists", "matches")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.dlq import DeadLetterError, Reason
-from pipeline.errors import ConfigurationError
+from cxone_router.dlq import DeadLetterError, Reason
+from cxone_router.errors import ConfigurationError
 
 
 class MappingError(ConfigurationError):

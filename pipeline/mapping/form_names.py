@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipeline.mapping.paths import compile_path, plain_steps
-from pipeline.mapping.spec import ChannelSpec, CommonSpec
+from cxone_router.mapping.paths import compile_path, plain_steps
+from cxone_router.mapping.spec import ChannelSpec, CommonSpec
 
 
 class FormNames:

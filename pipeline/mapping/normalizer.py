@@ -11,15 +11,15 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from pipeline.mapping.codegen import compile_fill, compile_keys
-from pipeline.mapping.conditions import compile_first
-from pipeline.mapping.errors import MappingError, MissingField, SchemaViolation, UnknownChannel
-from pipeline.mapping.form_names import FormNames
-from pipeline.mapping.schema_check import ANY, STR, Model, compile_check, compile_model_check
-from pipeline.mapping.spec import ChannelSpec, CommonSpec, compile_field, load_mappings
-from pipeline.mapping.values import as_string, as_timestamp, ns_to_iso
-from pipeline.mapping.version import mapping_version
-from pipeline.payload import InvalidPayload
+from cxone_router.mapping.codegen import compile_fill, compile_keys
+from cxone_router.mapping.conditions import compile_first
+from cxone_router.mapping.errors import MappingError, MissingField, SchemaViolation, UnknownChannel
+from cxone_router.mapping.form_names import FormNames
+from cxone_router.mapping.schema_check import ANY, STR, Model, compile_check, compile_model_check
+from cxone_router.mapping.spec import ChannelSpec, CommonSpec, compile_field, load_mappings
+from cxone_router.mapping.values import as_string, as_timestamp, ns_to_iso
+from cxone_router.mapping.version import mapping_version
+from cxone_router.payload import InvalidPayload
 
 SCHEMA_VERSION = 1
 RECORD_SCHEMA = "interaction.v1.json"

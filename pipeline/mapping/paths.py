@@ -9,7 +9,7 @@ from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.jsonpath import Child, Fields, Index, Root
 from jsonpath_ng.parser import parse
 
-from pipeline.mapping.errors import MappingError
+from cxone_router.mapping.errors import MappingError
 
 Lookup = Callable[[Any], Any]
 _MISSING = None

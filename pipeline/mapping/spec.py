@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.mapping.conditions import Predicate, compile_any
-from pipeline.mapping.errors import MappingError
-from pipeline.mapping.paths import Lookup, compile_path
-from pipeline.mapping.values import COERCIONS
+from cxone_router.mapping.conditions import Predicate, compile_any
+from cxone_router.mapping.errors import MappingError
+from cxone_router.mapping.paths import Lookup, compile_path
+from cxone_router.mapping.values import COERCIONS
 
 TOP_LEVEL_FIELDS = frozenset(
     {"interactionId", "contactId", "eventType", "direction", "occurredAt",

@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.ops.times import utc_iso
+from cxone_router.ops.times import utc_iso
 
 _EPOCH_MS_THRESHOLD = 10_000_000_000  # numbers above this are milliseconds
 _MAX_EPOCH_DIGITS = 20  # 253402300799999 ms is 9999-12-31: anything longer is no timestamp

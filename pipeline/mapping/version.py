@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.mapping.errors import MappingError
+from cxone_router.mapping.errors import MappingError
 
 PREFIX = "m-"
 HEX_DIGITS = 12

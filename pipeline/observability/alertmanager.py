@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import yaml
 
-from pipeline.kafka.embedded import free_port
-from pipeline.observability.prometheus import PrometheusError, launch, log_tail, terminate
+from cxone_router.kafka.embedded import free_port
+from cxone_router.observability.prometheus import PrometheusError, launch, log_tail, terminate
 
 CONFIG_FILE = "compose/alertmanager/alertmanager.yml"
 BINARIES = ("alertmanager", "prometheus-alertmanager")

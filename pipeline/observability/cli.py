@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipeline.settings import REPO_ROOT, load_settings
+from cxone_router.settings import REPO_ROOT, load_settings
 
 observability_app = typer.Typer(
     help="Prometheus rules, alerts and Grafana dashboards, generated from the SLO file.",
@@ -24,8 +24,8 @@ def generate_command(
     """Write Prometheus recording rules and burn-rate alerts, an example Prometheus
     configuration and the Grafana dashboards (with provisioning) from schemas/slos.json
     (CXR_SCHEMAS_DIR)."""
-    from pipeline.observability.generate import generated, stale, write
-    from pipeline.observability.slo import load_slos
+    from cxone_router.observability.generate import generated, stale, write
+    from cxone_router.observability.slo import load_slos
 
     files = generated(load_slos(load_settings().schemas_dir))
     if check:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.observability import dashboards, rules
-from pipeline.observability.rules import HEADER
-from pipeline.observability.slo import SloFile
+from cxone_router.observability import dashboards, rules
+from cxone_router.observability.rules import HEADER
+from cxone_router.observability.slo import SloFile
 
 PROMETHEUS_CONFIG = "compose/prometheus/prometheus.yml"
 

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.embedded import free_port
-from pipeline.observability import rules
-from pipeline.observability.generate import prometheus_config
-from pipeline.observability.slo import SloFile
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.embedded import free_port
+from cxone_router.observability import rules
+from cxone_router.observability.generate import prometheus_config
+from cxone_router.observability.slo import SloFile
 
 INSTALL_HINT = ("install Prometheus: `sudo apt-get install prometheus` on Debian or Ubuntu "
                 "(it gives `prometheus` and `promtool`), or put the binaries from "

@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.kafka.clients import REFUSED_RECORD_ERRORS
-from pipeline.metrics import le
-from pipeline.observability.slo import Slo, SloFile, seconds
+from cxone_router.kafka.clients import REFUSED_RECORD_ERRORS
+from cxone_router.metrics import le
+from cxone_router.observability.slo import Slo, SloFile, seconds
 
 SLI_ERROR = "cxr_slo:sli_error:ratio_rate{window}"
 BURN_RATE = "cxr_slo:burn_rate:{window}"

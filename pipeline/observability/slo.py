@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.mapping.errors import MappingError
+from cxone_router.mapping.errors import MappingError
 
 SLO_FILE = "slos.json"
 _DURATION = re.compile(r"(\d+)([smhdw])")

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline.kafka.capabilities import with_capabilities
-from pipeline.kafka.clients import Connection, record_limit
-from pipeline.kafka.diagnose import start_client
-from pipeline.settings import Settings
+from cxone_router.kafka.capabilities import with_capabilities
+from cxone_router.kafka.clients import Connection, record_limit
+from cxone_router.kafka.diagnose import start_client
+from cxone_router.settings import Settings
 
 
 def quiet_kafka_logs() -> None:

@@ -8,13 +8,13 @@ from typing import Any
 
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.diagnose import refuse_unauthorized
-from pipeline.kafka.topics import Topics
-from pipeline.ops.connect import consuming, open_admin
-from pipeline.ops.names import short_names
-from pipeline.ops.records import counts
-from pipeline.settings import Settings
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.diagnose import refuse_unauthorized
+from cxone_router.kafka.topics import Topics
+from cxone_router.ops.connect import consuming, open_admin
+from cxone_router.ops.names import short_names
+from cxone_router.ops.records import counts
+from cxone_router.settings import Settings
 
 RETENTION = "retention.ms"
 # DescribeConfigs' config_source: set on the broker (static or dynamic) or Kafka's default

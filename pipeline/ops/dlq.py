@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.dlq import Reason
-from pipeline.kafka.headers import (
+from cxone_router.dlq import Reason
+from cxone_router.kafka.headers import (
     DLQ_ATTEMPT,
     DLQ_BODY_OMITTED,
     DLQ_PREFIX,
@@ -20,8 +20,8 @@ from pipeline.kafka.headers import (
     REQUEST_ID,
     Headers,
 )
-from pipeline.ops.records import Record
-from pipeline.ops.times import iso, parse_iso, utc_iso
+from cxone_router.ops.records import Record
+from cxone_router.ops.times import iso, parse_iso, utc_iso
 
 _POSITION = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*")
 

@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.dlq import Reason
-from pipeline.ops.dlq import (
+from cxone_router.dlq import Reason
+from cxone_router.ops.dlq import (
     DeadLetter,
     Selector,
     SelectorError,
@@ -25,13 +25,13 @@ from pipeline.ops.dlq import (
     parse_positions,
     parse_reasons,
 )
-from pipeline.ops.times import FORMS, TimeFormatError, parse_time, utc_iso
+from cxone_router.ops.times import FORMS, TimeFormatError, parse_time, utc_iso
 
 if TYPE_CHECKING:
-    from pipeline.kafka.clients import Connection
-    from pipeline.ops.dlq import Replay, Skip
-    from pipeline.ops.replay import Found
-    from pipeline.settings import Settings
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.ops.dlq import Replay, Skip
+    from cxone_router.ops.replay import Found
+    from cxone_router.settings import Settings
 
 dlq_app = typer.Typer(
     help="Browse the dead-letter topic and replay dead letters to the raw topic.",
@@ -80,10 +80,10 @@ def selector_of(reasons: list[str] | None = None, since: str | None = None,
 
 def _setup() -> tuple[Settings, Connection, str, str]:
     """Settings, the connection, the DLQ's and the raw topic's names."""
-    from pipeline.kafka.clients import Connection
-    from pipeline.kafka.topics import Topics
-    from pipeline.ops.connect import quiet_kafka_logs
-    from pipeline.settings import load_command_settings
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.kafka.topics import Topics
+    from cxone_router.ops.connect import quiet_kafka_logs
+    from cxone_router.settings import load_command_settings
 
     settings = load_command_settings()
     kafka = Connection.of(settings)
@@ -95,8 +95,8 @@ def _setup() -> tuple[Settings, Connection, str, str]:
 def event_ids(settings: Settings) -> Callable[[DeadLetter], str | None]:
     """A dead letter's event id (what the edge answered with), read from its body by the
     current mappings; None when the body does not parse."""
-    from pipeline.mapping import Normalizer
-    from pipeline.payload import decode
+    from cxone_router.mapping import Normalizer
+    from cxone_router.payload import decode
 
     normalizer = Normalizer.from_dir(settings.schemas_dir)
 
@@ -117,8 +117,8 @@ def event_ids(settings: Settings) -> Callable[[DeadLetter], str | None]:
 async def _load(settings: Settings, kafka: Connection, dlq: str, selector: Selector,
                 event_id: Callable[[DeadLetter], str | None] | None = None,
                 ) -> Found:
-    from pipeline.ops.connect import consuming
-    from pipeline.ops.replay import dead_letters
+    from cxone_router.ops.connect import consuming
+    from cxone_router.ops.replay import dead_letters
 
     if selector.ids and event_id is None:
         event_id = event_ids(settings)
@@ -142,7 +142,7 @@ def list_command(reason: Reasons = None, since: Since = None, until: Until = Non
                  key: Key = None, json_output: Json = False) -> None:
     """Dead letters grouped by reason and stage: how many, first and last failed
     (cxr-dlq-failed-at), and the latest as an example (partition:offset, request id)."""
-    from pipeline.ops.dlq import group
+    from cxone_router.ops.dlq import group
 
     selector = selector_of(reason, since, until, key)
     settings, kafka, dlq, _ = _setup()
@@ -192,7 +192,7 @@ def show_command(
         typer.secho(f"no dead letter {what} on {dlq}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     if json_output:
-        from pipeline.ops.render import to_json
+        from cxone_router.ops.render import to_json
 
         for letter in letters:
             _write_json(to_json(letter.record))
@@ -207,7 +207,7 @@ def show_command(
 
 def _whole(letter: DeadLetter) -> tuple[Group, Text]:
     """The error and every header; the body as received."""
-    from pipeline.ops.render import title
+    from cxone_router.ops.render import title
 
     record = letter.record
     error = Table.grid(padding=(0, 2))
@@ -258,7 +258,7 @@ def replay_command(
     one replayed already that failed again (replay the later dead letter instead).
     Selectors combine (all must hold). Exit code 1 when a selected dead letter was not
     sent, or an --offsets/--ids value matched none."""
-    from pipeline.ops.dlq import plan
+    from cxone_router.ops.dlq import plan
 
     selector = selector_of(reason, since, until, key, offsets, ids)
     if selector.everything and not everything:
@@ -300,8 +300,8 @@ async def _send(settings: Settings, kafka: Connection, raw: str, replays: list[R
                                          list[tuple[Replay, BaseException]]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from pipeline.ops.connect import producing
-    from pipeline.ops.replay import send
+    from cxone_router.ops.connect import producing
+    from cxone_router.ops.replay import send
 
     console = Console(stderr=True)
     bar = Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(),

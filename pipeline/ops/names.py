@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.topics import Topics
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.topics import Topics
 
 
 class UnknownTopicError(CxoneRouterError):

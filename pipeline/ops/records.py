@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.diagnose import refuse_unauthorized
-from pipeline.ops.times import FORMS, TimeFormatError, iso, parse_time, to_ms
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.diagnose import refuse_unauthorized
+from cxone_router.ops.times import FORMS, TimeFormatError, iso, parse_time, to_ms
 
 StartKind = Literal["beginning", "end", "offset", "time"]
 _OFFSET = re.compile(r"[+-]?\d+")

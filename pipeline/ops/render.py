@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.json import JSON
 from rich.text import Text
 
-from pipeline.ops.records import Record
+from cxone_router.ops.records import Record
 
 
 def text(data: bytes | None) -> str | None:

@@ -10,11 +10,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from pipeline.errors import CxoneRouterError
-from pipeline.kafka.headers import REPLAYED_FROM
-from pipeline.ops.dlq import DeadLetter, Replay, Selector
-from pipeline.ops.records import Query, Start, partitions_of, read
-from pipeline.ops.times import to_ms
+from cxone_router.errors import CxoneRouterError
+from cxone_router.kafka.headers import REPLAYED_FROM
+from cxone_router.ops.dlq import DeadLetter, Replay, Selector
+from cxone_router.ops.records import Query, Start, partitions_of, read
+from cxone_router.ops.times import to_ms
 
 # Dead letters are read from a little before --since: a record's timestamp is taken when
 # it is sent, after its `cxr-dlq-failed-at`, and hosts' clocks differ a little.

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from pipeline.ops.records import Query, StartFormatError, parse_start
+from cxone_router.ops.records import Query, StartFormatError, parse_start
 
 if TYPE_CHECKING:
-    from pipeline.kafka.clients import Connection
-    from pipeline.settings import Settings
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.settings import Settings
 
 SHORT_NAMES = "raw, voice, chat, sms, email, analytics, crm-sync, notification, dlq"
 
@@ -47,9 +47,9 @@ def tail_command(
     """Print a topic's records, from --from to the end offsets as they are when it starts
     (then it exits), or for ever with --follow. Reads without a consumer group: it commits
     nothing and moves no worker's offsets."""
-    from pipeline.kafka.clients import Connection
-    from pipeline.ops.connect import quiet_kafka_logs
-    from pipeline.settings import load_command_settings
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.ops.connect import quiet_kafka_logs
+    from cxone_router.settings import load_command_settings
 
     try:
         begin = parse_start(start)
@@ -74,11 +74,11 @@ def tail_command(
 
 async def _tail(settings: Settings, kafka: Connection, name: str, query: Query,
                 json_output: bool) -> int:
-    from pipeline.ops import render
-    from pipeline.ops.connect import consuming
-    from pipeline.ops.names import resolve_lazily, unknown_topic
-    from pipeline.ops.records import partitions_of, read
-    from pipeline.stack import topics_for
+    from cxone_router.ops import render
+    from cxone_router.ops.connect import consuming
+    from cxone_router.ops.names import resolve_lazily, unknown_topic
+    from cxone_router.ops.records import partitions_of, read
+    from cxone_router.stack import topics_for
 
     full = resolve_lazily(name, settings.topic_prefix, lambda: topics_for(settings))
     shown = 0

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.settings import load_command_settings
+from cxone_router.settings import load_command_settings
 
 topics_app = typer.Typer(
     help="Create the pipeline's topics where missing (idempotent) and list them; "
@@ -26,10 +26,10 @@ def topics(ctx: typer.Context) -> None:
     describe` shows their partitions, record counts and retention."""
     if ctx.invoked_subcommand is not None:
         return
-    from pipeline.kafka.clients import Connection, record_limit
-    from pipeline.kafka.topics import ensure_topics
-    from pipeline.ops.connect import quiet_kafka_logs
-    from pipeline.stack import topics_for
+    from cxone_router.kafka.clients import Connection, record_limit
+    from cxone_router.kafka.topics import ensure_topics
+    from cxone_router.ops.connect import quiet_kafka_logs
+    from cxone_router.stack import topics_for
 
     settings = load_command_settings()
     kafka = Connection.of(settings)
@@ -51,10 +51,10 @@ def describe_command(
     partitions: on the embedded broker it can read low by up to one batch) and retention
     (retention.ms; "broker default" when the topic does not set it). Exit code 1 when a
     topic is missing (run `cxone-router topics`)."""
-    from pipeline.kafka.clients import Connection
-    from pipeline.ops.connect import quiet_kafka_logs
-    from pipeline.ops.describe import describe
-    from pipeline.stack import topics_for
+    from cxone_router.kafka.clients import Connection
+    from cxone_router.ops.connect import quiet_kafka_logs
+    from cxone_router.ops.describe import describe
+    from cxone_router.stack import topics_for
 
     settings = load_command_settings()
     kafka = Connection.of(settings)

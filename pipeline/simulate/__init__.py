@@ -21,8 +21,8 @@ Modules: `profiles` (the knobs), `generators` (the seeded stream) built from `co
 retries), `runner` (pacing, workers), `summary`, `progress`, `cli`.
 """
 
-from pipeline.simulate.profiles import Profile, parse_channel_mix
-from pipeline.simulate.runner import run_simulation
-from pipeline.simulate.summary import Summary
+from cxone_router.simulate.profiles import Profile, parse_channel_mix
+from cxone_router.simulate.runner import run_simulation
+from cxone_router.simulate.summary import Summary
 
 __all__ = ["Profile", "Summary", "parse_channel_mix", "run_simulation"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from pipeline.signing import Signer
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.runner import run_simulation
-from pipeline.simulate.summary import Summary
+from cxone_router.signing import Signer
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.runner import run_simulation
+from cxone_router.simulate.summary import Summary
 
 
 class BackgroundSimulation:

@@ -14,11 +14,11 @@ from typing import Annotated
 
 import typer
 
-from pipeline.settings import load_command_settings
-from pipeline.signing import Signer, signer_for
-from pipeline.simulate.profiles import DEFAULT_CHANNEL_MIX, Profile, parse_channel_mix
-from pipeline.simulate.runner import run_simulation
-from pipeline.simulate.summary import Summary
+from cxone_router.settings import load_command_settings
+from cxone_router.signing import Signer, signer_for
+from cxone_router.simulate.profiles import DEFAULT_CHANNEL_MIX, Profile, parse_channel_mix
+from cxone_router.simulate.runner import run_simulation
+from cxone_router.simulate.summary import Summary
 
 _DEFAULT_MIX_TEXT = ",".join(f"{c}={w}" for c, w in DEFAULT_CHANNEL_MIX.items())
 

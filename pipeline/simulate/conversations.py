@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pipeline.ops.times import utc_iso
-from pipeline.simulate import fakes
-from pipeline.simulate.events import Channel, Stage
+from cxone_router.ops.times import utc_iso
+from cxone_router.simulate import fakes
+from cxone_router.simulate.events import Channel, Stage
 
 Render = Callable[[float], bytes]
 

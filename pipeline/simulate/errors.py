@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from pipeline.errors import CxoneRouterError
-from pipeline.retry import parse_retry_after, retriable_status
+from cxone_router.errors import CxoneRouterError
+from cxone_router.retry import parse_retry_after, retriable_status
 
 
 class DeliveryError(CxoneRouterError):
@@ -15,7 +15,7 @@ class DeliveryError(CxoneRouterError):
 
 
 class EdgeUnavailable(DeliveryError):
-    """408, 425, 429, 500, 502, 503 or 504 (pipeline.retry): the edge cannot take the event
+    """408, 425, 429, 500, 502, 503 or 504 (cxone_router.retry): the edge cannot take the event
     now; `retry_after` is its hint, if any."""
 
     retriable = True
@@ -59,7 +59,7 @@ class UnexpectedAnswer(DeliveryError):
 
 
 def answer_error(response: httpx.Response) -> DeliveryError:
-    """What an answer other than 202 means for the event, by pipeline.retry's statuses."""
+    """What an answer other than 202 means for the event, by cxone_router.retry's statuses."""
     status = response.status_code
     if retriable_status(status):
         return EdgeUnavailable(status, parse_retry_after(response.headers.get("retry-after")))

@@ -17,17 +17,17 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from pipeline.simulate.conversations import Conversation, Step, new_conversation
-from pipeline.simulate.events import (
+from cxone_router.simulate.conversations import Conversation, Step, new_conversation
+from cxone_router.simulate.events import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     Channel,
     Shape,
     SimEvent,
 )
-from pipeline.simulate.malformed import malformed_event
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.shapes import dfo, simplified, studio
+from cxone_router.simulate.malformed import malformed_event
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.shapes import dfo, simplified, studio
 
 OPEN_INTERACTIONS = 32
 """Interactions in flight at once in the stream."""

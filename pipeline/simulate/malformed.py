@@ -7,9 +7,9 @@ import random
 
 import orjson
 
-from pipeline.simulate import fakes
-from pipeline.simulate.conversations import iso_millis_z
-from pipeline.simulate.events import JSON_CONTENT_TYPE, SimEvent
+from cxone_router.simulate import fakes
+from cxone_router.simulate.conversations import iso_millis_z
+from cxone_router.simulate.events import JSON_CONTENT_TYPE, SimEvent
 
 VARIANTS = ("truncated-json", "json-array", "unknown-channel", "no-interaction-id")
 

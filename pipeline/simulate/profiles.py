@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from pipeline.errors import ConfigurationError
-from pipeline.simulate.events import CHANNELS, Channel
+from cxone_router.errors import ConfigurationError
+from cxone_router.simulate.events import CHANNELS, Channel
 
 DEFAULT_CHANNEL_MIX: Mapping[Channel, float] = MappingProxyType(
     {"voice": 0.3, "chat": 0.3, "sms": 0.2, "email": 0.2}
@@ -73,7 +73,7 @@ class Profile:
     """Attempts per event, the first included, before the event counts as lost."""
     backoff: float = 0.1
     """Longest first retry delay in seconds; doubles per attempt up to `max_backoff`; the
-    delay is drawn uniformly below it (full jitter, pipeline.retry)."""
+    delay is drawn uniformly below it (full jitter, cxone_router.retry)."""
     max_backoff: float = 10.0
     max_retry_after: float = 60.0
     """A `Retry-After` longer than this is shortened to it, so a run stays bounded."""

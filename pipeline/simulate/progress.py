@@ -12,8 +12,8 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.summary import Tally
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.summary import Tally
 
 REFRESH_SECONDS = 0.25
 

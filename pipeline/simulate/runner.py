@@ -14,13 +14,13 @@ import contextlib
 import random
 import time
 
-from pipeline.signing import Signer
-from pipeline.simulate.events import SimEvent
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.progress import show_progress
-from pipeline.simulate.sender import Sender, new_clients
-from pipeline.simulate.summary import Summary, Tally
+from cxone_router.signing import Signer
+from cxone_router.simulate.events import SimEvent
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.progress import show_progress
+from cxone_router.simulate.sender import Sender, new_clients
+from cxone_router.simulate.summary import Summary, Tally
 
 MAX_IDLE_SLEEP = 0.05
 """Longest nap of the pacing loop, so `stop` and `duration` are noticed promptly."""

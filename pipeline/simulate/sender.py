@@ -3,7 +3,7 @@
 A 408, 425, 429, 500, 502, 503 or 504, a timeout or a broken connection is retried with
 full-jitter exponential backoff, waiting exactly `Retry-After` when the edge gives one
 (capped by the profile); any other 4xx or 5xx is final. Attempts are bounded; an event that
-runs out of them counts as lost. The policy is pipeline.retry's; it reads the error's
+runs out of them counts as lost. The policy is cxone_router.retry's; it reads the error's
 `retriable` attribute, nothing else.
 """
 
@@ -17,18 +17,18 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from pipeline.retry import RetryPolicy
-from pipeline.signing import Signer
-from pipeline.simulate.errors import (
+from cxone_router.retry import RetryPolicy
+from cxone_router.signing import Signer
+from cxone_router.simulate.errors import (
     DeliveryError,
     EdgeRejected,
     EdgeTimeout,
     EdgeUnreachable,
     answer_error,
 )
-from pipeline.simulate.events import SimEvent
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.summary import Tally
+from cxone_router.simulate.events import SimEvent
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.summary import Tally
 
 Sleep = Callable[[float], Awaitable[None]]
 USER_AGENT = "cxone-router-simulate/0.1"

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.quantiles import nearest_rank
+from cxone_router.quantiles import nearest_rank
 
 _BUCKET_GROWTH = math.log(1.02)
 _FLOOR_SECONDS = 1e-6

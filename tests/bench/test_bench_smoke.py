@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_bench_smoke_writes_every_section(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "bench", "--smoke", "--out", str(tmp_path)],
+        [sys.executable, "-m", "cxone_router", "bench", "--smoke", "--out", str(tmp_path)],
         capture_output=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]

@@ -10,13 +10,13 @@ from collections import Counter
 
 import pytest
 
-from pipeline.bench.peers import CANDIDATES, peers_phase
-from pipeline.bench.peers.outputs import Collector, Summary
-from pipeline.bench.traffic import webhooks
-from pipeline.mapping import Normalizer
-from pipeline.payload import decode
-from pipeline.routing import load_routes
-from pipeline.settings import load_settings
+from cxone_router.bench.peers import CANDIDATES, peers_phase
+from cxone_router.bench.peers.outputs import Collector, Summary
+from cxone_router.bench.traffic import webhooks
+from cxone_router.mapping import Normalizer
+from cxone_router.payload import decode
+from cxone_router.routing import load_routes
+from cxone_router.settings import load_settings
 
 EVENTS = 2_000
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.cxone.client import CxoneClient
-from pipeline.cxone.fake.serve import FakeCxoneServer
+from cxone_router.cxone.client import CxoneClient
+from cxone_router.cxone.fake.serve import FakeCxoneServer
 from tests.cxone.helpers import FakeCxone, RecordingSleep, fast_settings
 
 

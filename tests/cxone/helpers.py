@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.cxone.settings import CxoneSettings, load_cxone_settings
+from cxone_router.cxone.settings import CxoneSettings, load_cxone_settings
 
 
 class FakeCxone:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from cxone_router.cli import app
 from tests.cxone.helpers import FakeCxone
 from tests.waiting import wait_until
 

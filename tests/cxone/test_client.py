@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.cxone.client import CxoneClient
-from pipeline.cxone.errors import (
+from cxone_router.cxone.client import CxoneClient
+from cxone_router.cxone.errors import (
     AuthError,
     NotFound,
     RateLimited,

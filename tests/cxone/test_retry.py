@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from pipeline.cxone.errors import (
+from cxone_router.cxone.errors import (
     AuthError,
     CxoneApiError,
     RateLimited,
@@ -15,7 +15,7 @@ from pipeline.cxone.errors import (
     ServerError,
     Unreachable,
 )
-from pipeline.cxone.retry import CxoneRetry
+from cxone_router.cxone.retry import CxoneRetry
 from tests.cxone.helpers import RecordingSleep, fast_settings
 
 

@@ -8,12 +8,12 @@ import secrets
 
 import pytest
 
-from pipeline.cxone.client import CxoneClient
-from pipeline.cxone.errors import AuthError
-from pipeline.cxone.fake.serve import FakeCxoneServer
-from pipeline.cxone.fake.server import build_app
-from pipeline.cxone.fake.state import FakeCredentials, FakeState
-from pipeline.logs import JsonFormatter
+from cxone_router.cxone.client import CxoneClient
+from cxone_router.cxone.errors import AuthError
+from cxone_router.cxone.fake.serve import FakeCxoneServer
+from cxone_router.cxone.fake.server import build_app
+from cxone_router.cxone.fake.state import FakeCredentials, FakeState
+from cxone_router.logs import JsonFormatter
 from tests.cxone.helpers import FakeCxone, fast_settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cxone.settings import CxoneSettings, load_cxone_settings
-from pipeline.errors import ConfigurationError
+from cxone_router.cxone.settings import CxoneSettings, load_cxone_settings
+from cxone_router.errors import ConfigurationError
 
 
 def test_reads_cxr_cxone_variables(monkeypatch: pytest.MonkeyPatch) -> None:

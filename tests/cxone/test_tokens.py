@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.cxone.client import CxoneClient
-from pipeline.cxone.errors import AuthError
+from cxone_router.cxone.client import CxoneClient
+from cxone_router.cxone.errors import AuthError
 from tests.cxone.helpers import FakeClock, FakeCxone, RecordingSleep
 
 

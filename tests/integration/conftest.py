@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.embedded import EmbeddedBroker
-from pipeline.stack import Stack
+from cxone_router.kafka.apache import ApacheKafka
+from cxone_router.kafka.embedded import EmbeddedBroker
+from cxone_router.stack import Stack
 from tests.conftest import BROKERS
 from tests.integration.harness import Broker, make_stack
 

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import orjson
 
-from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.embedded import EMBEDDED_CLIENT_ENV, EmbeddedBroker, free_port
-from pipeline.kafka.reader import TopicReader
-from pipeline.observability.scrape import Scrape, parse
-from pipeline.stack import Stack
+from cxone_router.kafka.apache import ApacheKafka
+from cxone_router.kafka.embedded import EMBEDDED_CLIENT_ENV, EmbeddedBroker, free_port
+from cxone_router.kafka.reader import TopicReader
+from cxone_router.observability.scrape import Scrape, parse
+from cxone_router.stack import Stack
 
 _counter = itertools.count()
 

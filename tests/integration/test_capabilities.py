@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.capabilities import serves_idempotence
-from pipeline.kafka.clients import Connection
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.kafka.apache import ApacheKafka
+from cxone_router.kafka.capabilities import serves_idempotence
+from cxone_router.kafka.clients import Connection
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import Broker, edge_only, post
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def test_reprocess_writes_with_only_the_bootstrap_set(edge: Stack, broker: Broke
     env.update({"CXR_KAFKA_BOOTSTRAP": broker.bootstrap,
                 "CXR_TOPIC_PREFIX": edge.settings.topic_prefix,
                 "CXR_REDACTION_KEY": "capabilities-test-key"})
-    done = subprocess.run([sys.executable, "-m", "pipeline", "reprocess", "--since", "5m",
+    done = subprocess.run([sys.executable, "-m", "cxone_router", "reprocess", "--since", "5m",
                            "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     summary = orjson.loads(done.stdout)

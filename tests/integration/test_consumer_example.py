@@ -20,13 +20,13 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.delivery import key_partition
-from pipeline.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, RECEIVED_NS, REQUEST_ID
-from pipeline.redaction import REDACTED_HEADER
-from pipeline.routing import load_routes
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT
-from pipeline.stack import Stack
+from cxone_router.agents.delivery import key_partition
+from cxone_router.kafka.headers import CONTENT_TYPE, MAPPING_VERSION, RECEIVED_NS, REQUEST_ID
+from cxone_router.redaction import REDACTED_HEADER
+from cxone_router.routing import load_routes
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT
+from cxone_router.stack import Stack
 from tests.integration.harness import post
 
 pytestmark = pytest.mark.integration

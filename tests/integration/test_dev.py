@@ -14,11 +14,11 @@ import time
 import httpx
 import pytest
 
-from pipeline.kafka.embedded import free_port
-from pipeline.observability import rules
-from pipeline.observability.slo import load_slos
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT
+from cxone_router.kafka.embedded import free_port
+from cxone_router.observability import rules
+from cxone_router.observability.slo import load_slos
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT
 from tests.waiting import read_until, wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def _dev(*args: str, **env: str) -> subprocess.Popen[str]:
     env = {**os.environ, "CXR_EDGE_PORT": str(free_port()), "CXR_METRICS_PORT": "0",
            "CXR_TOPIC_PREFIX": f"dev{os.getpid()}", "CXR_LOG_LEVEL": "warning",
            "COLUMNS": "200", **env}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "dev", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "cxone_router", "dev", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO_ROOT, start_new_session=True)
 
@@ -111,7 +111,7 @@ def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
         metrics = re.findall(r"http://[\d.:]+/metrics", shown)[1]  # the worker's
         edge = re.search(r"edge:\s+(http://\S+)", shown)
         assert edge, shown
-        worker = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "pipeline worker"],
+        worker = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "cxone_router worker"],
                                 capture_output=True, text=True).stdout.split()
         assert len(worker) == 1, worker
         os.kill(int(worker[0]), signal.SIGKILL)

@@ -21,8 +21,8 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.devstack import stack_file
-from pipeline.settings import REPO_ROOT
+from cxone_router.devstack import stack_file
+from cxone_router.settings import REPO_ROOT
 from tests.waiting import read_until, wait_until
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def taken(ports: tuple[int, ...]) -> Iterator[None]:
 
 def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """`cxone-router ARGS` from a folder that is not the checkout, with no CXR_* set."""
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], env=no_cxr_env(),
+    return subprocess.run([sys.executable, "-m", "cxone_router", *args], env=no_cxr_env(),
                           capture_output=True, text=True, timeout=timeout, cwd="/")
 
 
@@ -61,7 +61,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            "CXR_DATA_DIR": str(tmp_path_factory.mktemp("dev-data")),
            "CXR_LOG_LEVEL": "warning"}
     with taken(DEFAULT_PORTS):
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "dev"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "cxone_router", "dev"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=REPO_ROOT, start_new_session=True)
         try:

@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.drills.figures import Figures
-from pipeline.drills.runner import run_drill
-from pipeline.drills.scenarios import BY_NAME, DRILLS, SHORT, Drill
-from pipeline.drills.verdicts import judge
-from pipeline.kafka.apache import ApacheKafka
+from cxone_router.drills.figures import Figures
+from cxone_router.drills.runner import run_drill
+from cxone_router.drills.scenarios import BY_NAME, DRILLS, SHORT, Drill
+from cxone_router.drills.verdicts import judge
+from cxone_router.kafka.apache import ApacheKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache]
 
@@ -43,7 +43,7 @@ def test_no_accepted_event_is_lost(cluster: ApacheKafka, drill: Drill,
 def test_the_command_ends_with_a_verdict_and_its_exit_status(tmp_path: Path) -> None:
     drill = THROUGH_THE_COMMAND
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "drill", "--short", "--json", "--logs",
+        [sys.executable, "-m", "cxone_router", "drill", "--short", "--json", "--logs",
          str(tmp_path), drill.name], capture_output=True, text=True, timeout=600)
     (result,) = orjson.loads(done.stdout)
     _assert_held(result, drill)

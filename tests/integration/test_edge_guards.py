@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import Broker, edge_only, post, read
 
 pytestmark = [

@@ -12,9 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.kafka.embedded import free_port
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.kafka.embedded import free_port
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import edge_only, post
 from tests.integration.test_operator_errors import assert_one_line, minimal_env, run_cli
 

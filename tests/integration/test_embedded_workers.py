@@ -23,10 +23,10 @@ import httpx
 import pytest
 from aiokafka import TopicPartition
 
-from pipeline.drills.figures import read_outputs
-from pipeline.drills.traffic import DrillTraffic
-from pipeline.observability.scrape import parse
-from pipeline.stack import Stack
+from cxone_router.drills.figures import read_outputs
+from cxone_router.drills.traffic import DrillTraffic
+from cxone_router.observability.scrape import parse
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, read_all, wait_caught_up
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 
-from agents.faust_patches import last_records
-from pipeline.kafka.embedded import EmbeddedBroker
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.agents.faust_patches import last_records
+from cxone_router.kafka.embedded import EmbeddedBroker
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import Broker, make_stack, post, read, values
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import fastjsonschema
 import orjson
 import pytest
 
-from pipeline.samples import brief, dfo, studio_voice
-from pipeline.stack import Stack
+from cxone_router.samples import brief, dfo, studio_voice
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, post, read, values
 
 pytestmark = pytest.mark.integration

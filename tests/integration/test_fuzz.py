@@ -43,12 +43,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dlq import Reason
-from pipeline.kafka.headers import REQUEST_ID
-from pipeline.mapping import Normalizer
-from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
-from pipeline.samples import brief, demo_samples, dfo, studio_voice
-from pipeline.stack import Stack
+from cxone_router.dlq import Reason
+from cxone_router.kafka.headers import REQUEST_ID
+from cxone_router.mapping import Normalizer
+from cxone_router.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
+from cxone_router.samples import brief, demo_samples, dfo, studio_voice
+from cxone_router.stack import Stack
 from tests.integration.harness import read, wait_caught_up
 
 pytestmark = [

@@ -15,9 +15,9 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from agents.group_monitor import GroupMonitor
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.topics import ensure_topics
+from cxone_router.agents.group_monitor import GroupMonitor
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.topics import ensure_topics
 from tests.integration.harness import Broker
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.kafka.embedded import free_port
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.kafka.embedded import free_port
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import (
     Broker,
     make_stack,
@@ -200,7 +200,7 @@ async def test_a_broker_that_is_away_shows_as_503s_publish_errors_and_not_ready(
 def _worker(stack: Stack, port: int) -> subprocess.Popen[str]:
     env = stack.child_env({"CXR_METRICS_PORT": str(port), "CXR_LOG_LEVEL": "info",
                            "CXR_LOG_FORMAT": "json"})
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "cxone_router", "worker"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
 

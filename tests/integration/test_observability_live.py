@@ -21,12 +21,12 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.observability import dashboards, rules
-from pipeline.observability.prometheus import LocalPrometheus
-from pipeline.observability.slo import load_slos
-from pipeline.samples import brief
-from pipeline.simulate import Profile, run_simulation
-from pipeline.stack import Stack
+from cxone_router.observability import dashboards, rules
+from cxone_router.observability.prometheus import LocalPrometheus
+from cxone_router.observability.slo import load_slos
+from cxone_router.samples import brief
+from cxone_router.simulate import Profile, run_simulation
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, post, scrape
 from tests.observability.panels import panel_queries
 from tests.waiting import wait_until

@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.edge import WEBHOOK_PATH
-from pipeline.kafka.embedded import free_port
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.edge import WEBHOOK_PATH
+from cxone_router.kafka.embedded import free_port
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import Broker, make_stack
 from tests.openapi_check import check_answer, structure_problems
 

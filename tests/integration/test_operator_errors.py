@@ -17,8 +17,8 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.kafka.embedded import EmbeddedBroker, free_port
-from pipeline.observability.scrape import parse
+from cxone_router.kafka.embedded import EmbeddedBroker, free_port
+from cxone_router.observability.scrape import parse
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def run_cli(args: list[str], env: Mapping[str, str], timeout: float
             ) -> tuple[int, str, str, float]:
     """Run `cxone-router ARGS` to its end (killed by pid if it outlives `timeout`)."""
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], env=dict(env),
+    proc = subprocess.Popen([sys.executable, "-m", "cxone_router", *args], env=dict(env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -137,7 +137,7 @@ def test_worker_output_is_json_lines_without_escape_codes_when_not_on_a_terminal
         env = minimal_env(**broker.client_env(), CXR_METRICS_PORT=str(port),
                           CXR_LOG_FORMAT="json", CXR_LOG_LEVEL="warning",
                           CXR_PARTITIONS="1", CXR_DATA_DIR=str(tmp_path))
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "cxone_router", "worker"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
         try:

@@ -37,10 +37,10 @@ from aiokafka.admin import NewTopic
 from click.testing import Result
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT
-from pipeline.stack import Stack
+from cxone_router.cli import app
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, read, read_all, scrape, wait_caught_up
 from tests.waiting import wait_until
 
@@ -222,7 +222,7 @@ def test_tail_follow_prints_new_records_until_ctrl_c_and_an_unknown_topic_is_one
         stack: Stack) -> None:
     topic = make_topic(stack, f"{stack.settings.topic_prefix}.ops.follow", 1)
     env = {**os.environ, **stack.env, "CXR_KAFKA_BOOTSTRAP": stack.bootstrap}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "tail", topic, "--from", "end",
+    proc = subprocess.Popen([sys.executable, "-m", "cxone_router", "tail", topic, "--from", "end",
                              "--follow", "--json"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     lines: queue.Queue[bytes] = queue.Queue()
@@ -249,7 +249,7 @@ def test_tail_follow_prints_new_records_until_ctrl_c_and_an_unknown_topic_is_one
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
-    unknown = subprocess.run([sys.executable, "-m", "pipeline", "tail", "vioce"], env=env,
+    unknown = subprocess.run([sys.executable, "-m", "cxone_router", "tail", "vioce"], env=env,
                              capture_output=True, timeout=60)
     err = unknown.stderr.decode()
     assert unknown.returncode == 1 and "Traceback" not in err, err

@@ -21,11 +21,11 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 
-from pipeline.redaction import REDACTED_HEADER
-from pipeline.routing import Route, load_routes
-from pipeline.samples import brief, dfo, studio_voice
-from pipeline.settings import REPO_ROOT
-from pipeline.stack import Stack
+from cxone_router.redaction import REDACTED_HEADER
+from cxone_router.routing import Route, load_routes
+from cxone_router.samples import brief, dfo, studio_voice
+from cxone_router.settings import REPO_ROOT
+from cxone_router.stack import Stack
 from tests.integration.harness import post, read, running
 
 pytestmark = [

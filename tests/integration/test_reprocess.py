@@ -22,12 +22,12 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.kafka.headers import MAPPING_VERSION, REPROCESSED
-from pipeline.mapping.version import mapping_version
-from pipeline.redaction import REDACTED_HEADER
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT
-from pipeline.stack import Stack
+from cxone_router.kafka.headers import MAPPING_VERSION, REPROCESSED
+from cxone_router.mapping.version import mapping_version
+from cxone_router.redaction import REDACTED_HEADER
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT
+from cxone_router.stack import Stack
 from tests.integration.harness import post, read, read_all, running
 
 pytestmark = [
@@ -58,7 +58,7 @@ def stack(broker: Any, schemas: Path) -> Iterator[Stack]:
 
 
 def reprocess(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline", "reprocess", *args],
+    return subprocess.run([sys.executable, "-m", "cxone_router", "reprocess", *args],
                           env=stack.child_env(), capture_output=True, text=True, timeout=120)
 
 

@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.kafka.embedded import EmbeddedBroker
-from pipeline.samples import brief, dfo
-from pipeline.stack import Stack
+from cxone_router.kafka.embedded import EmbeddedBroker
+from cxone_router.samples import brief, dfo
+from cxone_router.stack import Stack
 from tests.integration.harness import (
     Broker,
     make_stack,
@@ -201,12 +201,12 @@ def test_a_worker_the_group_refuses_exits_non_zero_saying_why(broker: Broker) ->
 
     stack = make_stack(broker, CXR_SESSION_TIMEOUT_SECONDS="1", CXR_LOG_FORMAT="json")
     stack.ensure_topics()
-    done = subprocess.run([sys.executable, "-m", "pipeline", "worker"],
+    done = subprocess.run([sys.executable, "-m", "cxone_router", "worker"],
                           env=stack.child_env({"CXR_METRICS_PORT": "0"}),
                           capture_output=True, text=True, timeout=90)
     assert done.returncode == 1, done.stderr
     ours = [orjson.loads(line) for line in done.stderr.splitlines()
-            if line.startswith("{") and '"agents.app"' in line]
+            if line.startswith("{") and '"cxone_router.agents.app"' in line]
     why = [entry["msg"] for entry in ours if entry["level"] == "critical"]
     assert len(why) == 1 and "InvalidSessionTimeoutError" in why[0], done.stderr
     assert "CXR_SESSION_TIMEOUT_SECONDS" in why[0]

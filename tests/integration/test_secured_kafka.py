@@ -20,11 +20,11 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
-from pipeline.kafka.apache import ApacheKafka
-from pipeline.kafka.clients import Connection
-from pipeline.samples import brief
-from pipeline.settings import load_settings
-from pipeline.stack import Stack
+from cxone_router.kafka.apache import ApacheKafka
+from cxone_router.kafka.clients import Connection
+from cxone_router.samples import brief
+from cxone_router.settings import load_settings
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, post, scrape
 from tests.waiting import wait_until, wait_until_async
 
@@ -44,7 +44,7 @@ def cli(env: Mapping[str, str], *args: str,
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`cxone-router ARGS` as a process of its own, with only these CXR_* settings."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], env={**clean, **env},
+    return subprocess.run([sys.executable, "-m", "cxone_router", *args], env={**clean, **env},
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -15,8 +15,8 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import Broker, edge_only, read
 
 pytestmark = [

@@ -21,17 +21,17 @@ import orjson
 import pytest
 from rich.console import Console
 
-from pipeline.bench import phases
-from pipeline.bench.traffic import webhooks
-from pipeline.demo import run_demo
-from pipeline.kafka.embedded import free_port
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT, load_settings
-from pipeline.signing import Signer, signer_for
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.runner import run_simulation
-from pipeline.stack import Stack
+from cxone_router.bench import phases
+from cxone_router.bench.traffic import webhooks
+from cxone_router.demo import run_demo
+from cxone_router.kafka.embedded import free_port
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT, load_settings
+from cxone_router.signing import Signer, signer_for
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.runner import run_simulation
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, read
 from tests.waiting import read_until
 
@@ -78,7 +78,7 @@ async def test_simulation_signs_every_event_and_each_is_on_the_raw_topic(
 
 def test_simulate_command_signs_with_the_edges_settings(signed: Stack) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "simulate", "--url",
+        [sys.executable, "-m", "cxone_router", "simulate", "--url",
          f"{signed.edge_url}/webhooks/cxone", "--count", "30", "--rate", "0",
          "--malformed", "0", "--json", "--no-progress"],
         env=cli_env(signed), capture_output=True, cwd=REPO_ROOT, timeout=60)
@@ -104,7 +104,7 @@ def test_sign_curl_prints_a_command_the_edge_accepts(signed: Stack, tmp_path: Pa
     body = orjson.dumps(brief("interaction.created", f"curl-{time.time_ns()}", "chat"))
     body_file = tmp_path / "webhook.json"
     body_file.write_bytes(body)
-    signing = subprocess.run([sys.executable, "-m", "pipeline", "sign", "--curl",
+    signing = subprocess.run([sys.executable, "-m", "cxone_router", "sign", "--curl",
                               str(body_file)], env=cli_env(signed), capture_output=True,
                              text=True, cwd=REPO_ROOT, timeout=30)
     assert signing.returncode == 0, signing.stderr
@@ -141,7 +141,7 @@ def test_dev_demo_signs_its_posts_and_reports_them_arrived() -> None:
     env = {**os.environ, **AUTH, "CXR_EDGE_PORT": str(free_port()), "CXR_METRICS_PORT": "0",
            "CXR_EMBEDDED_BROKER_PORT": "0", "CXR_TOPIC_PREFIX": f"sig{os.getpid()}",
            "CXR_LOG_LEVEL": "warning", "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "dev", "--demo"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cxone_router", "dev", "--demo"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO_ROOT, start_new_session=True)
     assert proc.stdout is not None

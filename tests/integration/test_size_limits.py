@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from pipeline.kafka.headers import DLQ_BODY_OMITTED, DLQ_PREFIX, as_dict
-from pipeline.kafka.topics import ensure_topics
-from pipeline.samples import brief
-from pipeline.stack import Stack
+from cxone_router.kafka.headers import DLQ_BODY_OMITTED, DLQ_PREFIX, as_dict
+from cxone_router.kafka.topics import ensure_topics
+from cxone_router.samples import brief
+from cxone_router.stack import Stack
 from tests.integration.harness import Broker, make_stack, post, read, running, values
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,10 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.kafka.embedded import free_port
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT
-from pipeline.stack import Stack
+from cxone_router.kafka.embedded import free_port
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT
+from cxone_router.stack import Stack
 from tests.integration.harness import post, scrape
 from tests.waiting import wait_until
 
@@ -53,7 +53,7 @@ def served(condition: Callable[[], bool]) -> Callable[[], bool]:
 def command(stack: Stack, *args: str, workers: list[str] | None = None) -> list[str]:
     worker_args = [a for url in (workers or list(stack.worker_metrics.values()))
                    for a in ("--worker", url)]
-    return [sys.executable, "-m", "pipeline", "status", "--edge", f"{stack.edge_url}/metrics",
+    return [sys.executable, "-m", "cxone_router", "status", "--edge", f"{stack.edge_url}/metrics",
             *worker_args, *args]
 
 

@@ -20,12 +20,12 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.embedded import EMBEDDED_CLIENT_ENV, EmbeddedBroker, free_port
-from pipeline.kafka.reader import TopicReader
-from pipeline.kafka.topics import Topics
-from pipeline.samples import brief
-from pipeline.settings import REPO_ROOT
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.embedded import EMBEDDED_CLIENT_ENV, EmbeddedBroker, free_port
+from cxone_router.kafka.reader import TopicReader
+from cxone_router.kafka.topics import Topics
+from cxone_router.samples import brief
+from cxone_router.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -61,9 +61,9 @@ def environment(**values: str) -> dict[str, str]:
 
 def test_the_install_is_the_wheel_with_its_runtime_files_and_no_extra(
         installed: Path, elsewhere: Path) -> None:
-    probe = ("import importlib.metadata as m, pipeline\n"
-             "from pipeline.settings import load_settings\n"
-             "print(pipeline.__file__, load_settings().schemas_dir, sep='\\n')\n"
+    probe = ("import importlib.metadata as m, cxone_router\n"
+             "from cxone_router.settings import load_settings\n"
+             "print(cxone_router.__file__, load_settings().schemas_dir, sep='\\n')\n"
              "print(*sorted(d.metadata['Name'] for d in m.distributions()))")
     done = subprocess.run([installed / "python", "-c", probe], cwd=elsewhere,
                           env=environment(), capture_output=True, text=True, timeout=60)

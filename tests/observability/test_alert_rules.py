@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.observability import rules
-from pipeline.observability.prometheus import find_binary
-from pipeline.observability.slo import SloFile, load_slos, seconds
+from cxone_router.observability import rules
+from cxone_router.observability.prometheus import find_binary
+from cxone_router.observability.slo import SloFile, load_slos, seconds
 
 SLOS = load_slos(Path("schemas"))
 RULES = rules.rules(SLOS)

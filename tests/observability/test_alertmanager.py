@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.observability import rules
-from pipeline.observability.alertmanager import CONFIG_FILE
-from pipeline.observability.prometheus import PrometheusError
-from pipeline.observability.slo import load_slos
+from cxone_router.observability import rules
+from cxone_router.observability.alertmanager import CONFIG_FILE
+from cxone_router.observability.prometheus import PrometheusError
+from cxone_router.observability.slo import load_slos
 
 SLOS = load_slos(Path("schemas"))
 ALERTS = [r for g in rules.rules(SLOS)["groups"] for r in g["rules"] if "alert" in r]

@@ -24,12 +24,12 @@ import httpx
 import pytest
 import yaml
 
-from pipeline.kafka.embedded import free_port
-from pipeline.observability import rules
-from pipeline.observability.alertmanager import CONFIG_FILE, LocalAlertmanager, with_webhook
-from pipeline.observability.prometheus import LocalPrometheus
-from pipeline.observability.slo import load_slos
-from pipeline.stack import Stack
+from cxone_router.kafka.embedded import free_port
+from cxone_router.observability import rules
+from cxone_router.observability.alertmanager import CONFIG_FILE, LocalAlertmanager, with_webhook
+from cxone_router.observability.prometheus import LocalPrometheus
+from cxone_router.observability.slo import load_slos
+from cxone_router.stack import Stack
 from tests.integration.harness import make_stack
 from tests.waiting import wait_until
 

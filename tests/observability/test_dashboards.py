@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.observability import dashboards, rules
-from pipeline.observability.generate import HEADER
-from pipeline.observability.slo import SloFile, load_slos
+from cxone_router.observability import dashboards, rules
+from cxone_router.observability.generate import HEADER
+from cxone_router.observability.slo import SloFile, load_slos
 from tests.observability.panels import panel_queries
 
 SLA = "grafana/dashboards/cxr-sla-overview.json"

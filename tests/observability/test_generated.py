@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.observability.generate import generated, stale, write
-from pipeline.observability.slo import load_slos
-from pipeline.settings import REPO_ROOT
+from cxone_router.observability.generate import generated, stale, write
+from cxone_router.observability.slo import load_slos
+from cxone_router.settings import REPO_ROOT
 
 FILES = generated(load_slos(REPO_ROOT / "schemas"))
 
@@ -33,7 +33,7 @@ def test_check_names_an_out_of_date_file_and_generate_fixes_it(tmp_path: Path) -
     write(tmp_path, FILES)
     rules = tmp_path / "compose/prometheus/cxr-rules.yml"
     rules.write_text(rules.read_text().replace("14.4", "99"))
-    command = [sys.executable, "-m", "pipeline", "observability", "generate",
+    command = [sys.executable, "-m", "cxone_router", "observability", "generate",
                "--out", str(tmp_path)]
     check = subprocess.run([*command, "--check"], capture_output=True, text=True)
     assert check.returncode == 1

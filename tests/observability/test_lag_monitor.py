@@ -15,7 +15,7 @@ import time
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from agents.group_monitor import GroupMonitor, PartitionLag
+from cxone_router.agents.group_monitor import GroupMonitor, PartitionLag
 
 GROUP = "cxone-router"
 

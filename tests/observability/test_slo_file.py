@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.mapping.errors import MappingError
-from pipeline.metrics import latency_buckets
-from pipeline.observability.slo import load_slos, parse_slos
+from cxone_router.mapping.errors import MappingError
+from cxone_router.metrics import latency_buckets
+from cxone_router.observability.slo import load_slos, parse_slos
 
 SHIPPED = orjson.loads(Path("schemas/slos.json").read_bytes())
 

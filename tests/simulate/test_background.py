@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from pipeline.simulate.background import BackgroundSimulation
-from pipeline.simulate.profiles import Profile
+from cxone_router.simulate.background import BackgroundSimulation
+from cxone_router.simulate.profiles import Profile
 
 from .scripted_edge import ScriptedEdge
 

@@ -6,8 +6,8 @@ import orjson
 import typer
 from typer.testing import CliRunner
 
-from pipeline.cli import app as root_app
-from pipeline.simulate.cli import simulate_command
+from cxone_router.cli import app as root_app
+from cxone_router.simulate.cli import simulate_command
 
 from .scripted_edge import ScriptedEdge
 

@@ -1,4 +1,4 @@
-"""The drills' senders retry under pipeline.retry's policy, against a real HTTP edge:
+"""The drills' senders retry under cxone_router.retry's policy, against a real HTTP edge:
 retriable answers until 202, final ones never, and an event still failing when the run
 stops counts as unfinished."""
 
@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from pipeline.drills.runner import _post_until_answered
-from pipeline.drills.traffic import Accepted, DrillTraffic
+from cxone_router.drills.runner import _post_until_answered
+from cxone_router.drills.traffic import Accepted, DrillTraffic
 
 from .scripted_edge import ScriptedEdge
 

@@ -16,17 +16,17 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.simulate.conversations import new_conversation
-from pipeline.simulate.events import (
+from cxone_router.simulate.conversations import new_conversation
+from cxone_router.simulate.events import (
     CHANNELS,
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     Channel,
     SimEvent,
 )
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.shapes import dfo, simplified, studio
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.shapes import dfo, simplified, studio
 
 EPOCH = 1_780_000_000.0
 seeds = st.integers(min_value=0, max_value=2**64 - 1)

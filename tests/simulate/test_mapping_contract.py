@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.dlq import DeadLetterError
-from pipeline.mapping import Normalizer
-from pipeline.payload import decode
-from pipeline.settings import REPO_ROOT
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
+from cxone_router.dlq import DeadLetterError
+from cxone_router.mapping import Normalizer
+from cxone_router.payload import decode
+from cxone_router.settings import REPO_ROOT
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
 
 RECEIVED_AT_NS = 1_780_000_000_000_000_000
 PROFILE = Profile(redeliveries=0.05, drift=0.5, malformed=0.05, simplified=0.5)

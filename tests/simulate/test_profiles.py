@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import ConfigurationError
-from pipeline.simulate.profiles import Profile, parse_channel_mix
+from cxone_router.errors import ConfigurationError
+from cxone_router.simulate.profiles import Profile, parse_channel_mix
 
 
 def test_channel_mix_parses_and_normalises() -> None:

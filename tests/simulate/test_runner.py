@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.simulate import Profile, run_simulation
-from pipeline.simulate.generators import Traffic
+from cxone_router.simulate import Profile, run_simulation
+from cxone_router.simulate.generators import Traffic
 
 from .scripted_edge import ScriptedEdge
 

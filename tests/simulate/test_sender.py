@@ -13,16 +13,16 @@ import time
 import httpx
 import pytest
 
-from pipeline.simulate.errors import (
+from cxone_router.simulate.errors import (
     EdgeRejected,
     EdgeUnavailable,
     UnexpectedAnswer,
     answer_error,
 )
-from pipeline.simulate.events import JSON_CONTENT_TYPE, Kind, SimEvent
-from pipeline.simulate.profiles import Profile
-from pipeline.simulate.sender import Sender
-from pipeline.simulate.summary import Tally
+from cxone_router.simulate.events import JSON_CONTENT_TYPE, Kind, SimEvent
+from cxone_router.simulate.profiles import Profile
+from cxone_router.simulate.sender import Sender
+from cxone_router.simulate.summary import Tally
 
 from .scripted_edge import ScriptedEdge
 

@@ -8,8 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.quantiles import quantile
-from pipeline.simulate.summary import LatencyHistogram, Tally
+from cxone_router.quantiles import quantile
+from cxone_router.simulate.summary import LatencyHistogram, Tally
 
 
 @settings(max_examples=50, deadline=None)

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.mapping import Normalizer
-from pipeline.mapping.conditions import _SCALARS, _fold, compile_condition, compile_first
-from pipeline.mapping.paths import compile_path
-from pipeline.mapping.schema_check import compile_check
-from pipeline.mapping.values import ns_to_iso
-from pipeline.payload import parse_form
-from pipeline.settings import REPO_ROOT
+from cxone_router.mapping import Normalizer
+from cxone_router.mapping.conditions import _SCALARS, _fold, compile_condition, compile_first
+from cxone_router.mapping.paths import compile_path
+from cxone_router.mapping.schema_check import compile_check
+from cxone_router.mapping.values import ns_to_iso
+from cxone_router.payload import parse_form
+from cxone_router.settings import REPO_ROOT
 
 SCHEMAS = REPO_ROOT / "schemas"
 RECORD_SCHEMA = orjson.loads((SCHEMAS / "interaction.v1.json").read_bytes())
@@ -266,13 +266,13 @@ def test_the_fast_yes_is_given_only_to_records_the_validator_passes(
 
 
 def test_every_record_of_the_samples_gets_the_fast_yes(normalizer: Normalizer) -> None:
-    from pipeline.samples import demo_samples
+    from cxone_router.samples import demo_samples
 
     check = compile_check(RECORD_SCHEMA)
     assert check is not None
     for sample in demo_samples():
         if sample.expect in ("voice", "chat", "sms", "email"):
-            from pipeline.payload import decode
+            from cxone_router.payload import decode
 
             record = normalizer.normalize(decode(sample.body, sample.content_type), 1)
             del record["mappingVersion"]
@@ -336,7 +336,7 @@ REDACTABLE = ["customer.identifier", "contactId", "tenant.tenantId", "context.me
            st.floats(allow_nan=False)), max_size=8))
 def test_a_generated_redaction_is_the_plans_loop(redact: dict[str, str],
                                                  values: dict[str, Any]) -> None:
-    from pipeline.redaction import RedactionPlan
+    from cxone_router.redaction import RedactionPlan
 
     record: dict[str, Any] = {"interactionId": "i", "contactId": None, "eventType": None,
                               "occurredAt": None, "customer": {"identifier": None, "type": None},
@@ -356,7 +356,7 @@ def reference_keys(normalizer: Normalizer, payload: Any) -> tuple[str, str] | No
     """`Normalizer.keys` before issue 15, up to the payload's hash."""
     import hashlib
 
-    from pipeline.mapping.values import as_string
+    from cxone_router.mapping.values import as_string
 
     for lookups in normalizer._common.idempotency_key:
         parts = [as_string(lookup(payload)) for lookup in lookups]
@@ -408,6 +408,6 @@ def reference_filter(raw: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
                                   "data": JSON, "x": JSON}))
 def test_a_generated_route_filter_is_the_closure_it_replaced(raw: dict[str, Any],
                                                              record: dict[str, Any]) -> None:
-    from pipeline.routing import _compile_filter
+    from cxone_router.routing import _compile_filter
 
     assert _compile_filter(raw, "test")(record) is reference_filter(raw)(record)

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.cxone.settings import CxoneSettings, load_cxone_settings
-from pipeline.edge.auth import build_check
-from pipeline.observability.slo import load_slos
-from pipeline.settings import Settings, load_settings
+from cxone_router.cxone.settings import CxoneSettings, load_cxone_settings
+from cxone_router.edge.auth import build_check
+from cxone_router.observability.slo import load_slos
+from cxone_router.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "compose"  # compose resolves relative paths from the file's folder
@@ -304,7 +304,8 @@ def test_every_cxr_variable_is_a_setting() -> None:
     names += [("Dockerfile", name) for name in dockerfile_env()]
     unknown = [f"{where}: {name}" for where, name in names
                if name.startswith("CXR_") and not is_setting(name)]
-    assert not unknown, f"not a setting of pipeline.settings / pipeline.cxone.settings: {unknown}"
+    assert not unknown, ("not a setting of cxone_router.settings / "
+                         f"cxone_router.cxone.settings: {unknown}")
 
 
 @pytest.mark.parametrize("service", app_services())
@@ -324,7 +325,7 @@ def test_the_app_services_agree_on_the_cluster_and_the_topics() -> None:
 def test_every_app_service_runs_a_real_command() -> None:
     import typer.main
 
-    from pipeline.cli import app
+    from cxone_router.cli import app
 
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
     wrong = {s: line for s in app_services() for line in runs(s) if line[0] not in commands}
@@ -354,8 +355,8 @@ def test_the_edge_refuses_to_start_without_a_secret() -> None:
 def test_the_workers_hash_with_a_key_from_a_required_variable() -> None:
     """The default routes hash (analytics): a worker without CXR_REDACTION_KEY refuses to
     start, so compose must refuse first, with a message, like the edge's secret."""
-    from agents.fanout import Fanout
-    from pipeline.routing import load_routes
+    from cxone_router.agents.fanout import Fanout
+    from cxone_router.routing import load_routes
 
     settings = settings_of("worker")
     routes = load_routes(settings.schemas_dir)
@@ -568,8 +569,8 @@ def test_the_acls_job_grants_each_service_its_role() -> None:
     """The job runs as a super user (creating ACLs needs it), grants every role to a user
     the brokers format, and each service's user exactly the role of what it runs: the
     edge's, the workers', an operator's for the rest."""
-    from pipeline.kafka.acls import ROLES, acls_for
-    from pipeline.stack import topics_for
+    from cxone_router.kafka.acls import ROLES, acls_for
+    from cxone_router.stack import topics_for
 
     assert f"User:{username(ACLS_JOB)}" in super_users(), f"{ACLS_JOB} must run as admin"
     users = set(scram_users(kafka_nodes()[0]))

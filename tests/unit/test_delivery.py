@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from agents.delivery import Output, _record_batches, key_partition
+from cxone_router.agents.delivery import Output, _record_batches, key_partition
 
 
 def builder(size: int) -> BatchBuilder:

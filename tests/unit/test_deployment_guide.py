@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import SECRET_FIELDS, Settings, load_settings
+from cxone_router.settings import SECRET_FIELDS, Settings, load_settings
 from tests.unit.test_compose import (  # _no_cxr_environment: autouse, here too
     _no_cxr_environment,  # noqa: F401
     dockerfile_env,

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from agents.fanout import RoutingError
-from pipeline.dlq import Reason, dead_letter_headers, reason_of
-from pipeline.mapping.errors import MissingField, SchemaViolation, UnknownChannel
-from pipeline.payload import InvalidPayload
+from cxone_router.agents.fanout import RoutingError
+from cxone_router.dlq import Reason, dead_letter_headers, reason_of
+from cxone_router.mapping.errors import MissingField, SchemaViolation, UnknownChannel
+from cxone_router.payload import InvalidPayload
 
 # On the wire (`cxr-dlq-reason`), in `dlq list --reason` and in the metrics' `reason` label
 WIRE_REASONS = ["invalid_json", "missing_field", "unknown_channel", "schema_violation",

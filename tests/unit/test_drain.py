@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from agents.drain import Drain, _ack, _batches
+from cxone_router.agents.drain import Drain, _ack, _batches
 
 
 class TP(NamedTuple):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import inspect
 from dataclasses import replace
 
-from pipeline.drills.cli import drill_command
-from pipeline.drills.figures import Figures
-from pipeline.drills.runner import markdown
-from pipeline.drills.scenarios import BY_NAME, DRILLS, SHORT, Plan
-from pipeline.drills.verdicts import Targets, judge, report
+from cxone_router.drills.cli import drill_command
+from cxone_router.drills.figures import Figures
+from cxone_router.drills.runner import markdown
+from cxone_router.drills.scenarios import BY_NAME, DRILLS, SHORT, Plan
+from cxone_router.drills.verdicts import Targets, judge, report
 
 TARGETS = Targets(gap_s=10)
 

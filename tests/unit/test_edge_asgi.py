@@ -18,8 +18,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline.edge.asgi import measured
-from pipeline.edge.metrics import EdgeMetrics
+from cxone_router.edge.asgi import measured
+from cxone_router.edge.metrics import EdgeMetrics
 
 
 def count(metrics: EdgeMetrics, handler: str, status: str) -> float:
@@ -67,7 +67,7 @@ def test_an_error_escaping_the_webhook_handler_is_answered_500_and_counted(
         raise UnicodeEncodeError("ascii", "é", 0, 1, "non-ASCII signature")
 
     app, metrics = build(handler)
-    with caplog.at_level(logging.ERROR, "pipeline.edge.asgi"):
+    with caplog.at_level(logging.ERROR, "cxone_router.edge.asgi"):
         sent = asyncio.run(call(app, "/webhooks/cxone"))
     assert status_of(sent) == 500
     assert count(metrics, "webhook", "500") == 1

@@ -10,9 +10,9 @@ import time
 import pytest
 from starlette.datastructures import Headers
 
-from pipeline.edge.auth import Unauthorized, build_auth, build_check
-from pipeline.errors import ConfigurationError
-from pipeline.settings import load_settings
+from cxone_router.edge.auth import Unauthorized, build_auth, build_check
+from cxone_router.errors import ConfigurationError
+from cxone_router.settings import load_settings
 
 BODY = b'{"eventId":"e1"}'
 

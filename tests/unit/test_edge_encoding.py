@@ -8,9 +8,9 @@ import zlib
 
 import pytest
 
-from pipeline.edge.body import BodyTooLarge
-from pipeline.edge.encoding import UnsupportedEncoding, codings, decoded
-from pipeline.payload import InvalidPayload, decode
+from cxone_router.edge.body import BodyTooLarge
+from cxone_router.edge.encoding import UnsupportedEncoding, codings, decoded
+from cxone_router.payload import InvalidPayload, decode
 
 
 def test_codings_are_read_in_order_without_identity_and_unknown_ones_refused() -> None:

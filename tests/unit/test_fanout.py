@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents.fanout import Fanout, RoutingError
-from pipeline.routing import Route, load_routes
+from cxone_router.agents.fanout import Fanout, RoutingError
+from cxone_router.routing import Route, load_routes
 from tests.unit.test_routing import SCHEMAS, record
 
 

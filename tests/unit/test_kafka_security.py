@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ConfigurationError
-from pipeline.kafka.acls import Acl, AclError, Operation, Pattern, Resource, acls_for
-from pipeline.kafka.clients import Connection
-from pipeline.kafka.permissions import UNKNOWN_OPERATIONS, _missing
-from pipeline.kafka.topics import Topics
-from pipeline.settings import SECRET_FIELDS, Settings, load_settings
+from cxone_router.errors import ConfigurationError
+from cxone_router.kafka.acls import Acl, AclError, Operation, Pattern, Resource, acls_for
+from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.permissions import UNKNOWN_OPERATIONS, _missing
+from cxone_router.kafka.topics import Topics
+from cxone_router.settings import SECRET_FIELDS, Settings, load_settings
 
 PASSWORD = "s3cret-password-never-shown"
 SASL = {"kafka_bootstrap": "kafka:9093", "kafka_security_protocol": "SASL_SSL",

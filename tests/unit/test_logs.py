@@ -6,7 +6,7 @@ import logging
 
 import orjson
 
-from pipeline.logs import JsonFormatter
+from cxone_router.logs import JsonFormatter
 
 
 def test_a_json_line_has_no_terminal_colour_copy_of_the_message() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.mapping import Normalizer
-from pipeline.mapping.errors import MappingError, MissingField, UnknownChannel
-from pipeline.samples import brief, dfo, studio_voice
+from cxone_router.mapping import Normalizer
+from cxone_router.mapping.errors import MappingError, MissingField, UnknownChannel
+from cxone_router.samples import brief, dfo, studio_voice
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dfo-MessageCreated.json"
@@ -196,7 +196,7 @@ def test_studio_form_names_in_any_letter_case_map_the_same(normalizer: Normalize
                                                            spell: Any) -> None:
     """Studio authors name their variables in any case: a form whose names differ from the
     mappings' only in case gives the same record and interaction id."""
-    from pipeline.payload import FORM, decode
+    from cxone_router.payload import FORM, decode
 
     fields = studio_voice("5551234", "Disconnected")
     as_mapped = decode(_form(fields), FORM, form_names=normalizer.form_names)
@@ -228,7 +228,7 @@ def test_form_names_keep_exact_spellings_and_never_overwrite(normalizer: Normali
 
 def test_json_bodies_keep_their_names(normalizer: Normalizer) -> None:
     """Only forms are renamed: JSON is the senders' own structure, mapped exactly."""
-    from pipeline.payload import JSON, decode
+    from cxone_router.payload import JSON, decode
 
     assert decode(b'{"ContactID": "1"}', JSON, form_names=normalizer.form_names) == \
         {"ContactID": "1"}

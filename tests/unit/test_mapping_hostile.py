@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.mapping import Normalizer
-from pipeline.mapping.conditions import compile_condition
-from pipeline.mapping.errors import UnknownChannel
-from pipeline.mapping.values import as_timestamp
-from pipeline.samples import brief, studio_voice
+from cxone_router.mapping import Normalizer
+from cxone_router.mapping.conditions import compile_condition
+from cxone_router.mapping.errors import UnknownChannel
+from cxone_router.mapping.values import as_timestamp
+from cxone_router.samples import brief, studio_voice
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 RECEIVED = 1_767_261_600_000_000_000

@@ -11,15 +11,15 @@ import fastjsonschema
 import orjson
 import pytest
 
-from agents.fanout import Fanout
-from agents.outputs import EventOutputs
-from pipeline.kafka.headers import CONTENT_TYPE, MAPPING_VERSION
-from pipeline.mapping import Normalizer
-from pipeline.mapping.errors import MappingError
-from pipeline.mapping.version import mapping_version
-from pipeline.redaction import REDACTED_HEADER
-from pipeline.routing import load_routes
-from pipeline.samples import brief
+from cxone_router.agents.fanout import Fanout
+from cxone_router.agents.outputs import EventOutputs
+from cxone_router.kafka.headers import CONTENT_TYPE, MAPPING_VERSION
+from cxone_router.mapping import Normalizer
+from cxone_router.mapping.errors import MappingError
+from cxone_router.mapping.version import mapping_version
+from cxone_router.redaction import REDACTED_HEADER
+from cxone_router.routing import load_routes
+from cxone_router.samples import brief
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 VERSION = r"m-[0-9a-f]{12}"

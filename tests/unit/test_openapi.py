@@ -10,12 +10,12 @@ import fastjsonschema
 import orjson
 import pytest
 
-from pipeline.edge import WEBHOOK_PATH
-from pipeline.edge.metrics import WEBHOOK_STATUSES
-from pipeline.edge.openapi import build_document, document_bytes
-from pipeline.mapping import Normalizer
-from pipeline.payload import decode
-from pipeline.settings import Settings
+from cxone_router.edge import WEBHOOK_PATH
+from cxone_router.edge.metrics import WEBHOOK_STATUSES
+from cxone_router.edge.openapi import build_document, document_bytes
+from cxone_router.mapping import Normalizer
+from cxone_router.payload import decode
+from cxone_router.settings import Settings
 from tests.openapi_check import schema_validator, structure_problems
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

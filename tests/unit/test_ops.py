@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.kafka.topics import Topics
-from pipeline.ops.describe import Retention, TopicInfo, duration, retentions
-from pipeline.ops.dlq import (
+from cxone_router.kafka.topics import Topics
+from cxone_router.ops.describe import Retention, TopicInfo, duration, retentions
+from cxone_router.ops.dlq import (
     DeadLetter,
     Selector,
     SelectorError,
@@ -23,11 +23,11 @@ from pipeline.ops.dlq import (
     plan,
     replay_headers,
 )
-from pipeline.ops.names import resolve, short_names, unknown_topic
-from pipeline.ops.records import Query, Record, Start, StartFormatError, parse_start
-from pipeline.ops.render import to_json
-from pipeline.ops.replay import SINCE_MARGIN, query_for
-from pipeline.ops.times import TimeFormatError, iso, parse_time, to_ms
+from cxone_router.ops.names import resolve, short_names, unknown_topic
+from cxone_router.ops.records import Query, Record, Start, StartFormatError, parse_start
+from cxone_router.ops.render import to_json
+from cxone_router.ops.replay import SINCE_MARGIN, query_for
+from cxone_router.ops.times import TimeFormatError, iso, parse_time, to_ms
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TOPICS = Topics("cxone", ("voice", "chat", "sms", "email"),
@@ -253,7 +253,7 @@ def test_retention_from_describe_configs_and_its_words() -> None:
 def test_version_and_the_commands_are_there() -> None:
     from importlib.metadata import version
 
-    from pipeline.cli import app
+    from cxone_router.cli import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["--version"])
@@ -268,7 +268,7 @@ def test_version_and_the_commands_are_there() -> None:
 
 
 def test_usage_errors_name_the_option() -> None:
-    from pipeline.cli import app
+    from cxone_router.cli import app
 
     runner = CliRunner()
     env = {"CXR_KAFKA_BOOTSTRAP": "127.0.0.1:1", "COLUMNS": "200"}
@@ -284,7 +284,7 @@ def test_usage_errors_name_the_option() -> None:
 
 
 def test_raw_dlq_and_full_names_need_no_mappings() -> None:
-    from pipeline.ops.names import resolve_lazily
+    from cxone_router.ops.names import resolve_lazily
 
     def never() -> Topics:
         raise AssertionError("mappings compiled")
@@ -359,7 +359,7 @@ class FakeConsumer:
 def _read(consumer: FakeConsumer, query: Query) -> list[tuple[int, int]]:
     import asyncio
 
-    from pipeline.ops.records import read
+    from cxone_router.ops.records import read
 
     async def go() -> list[tuple[int, int]]:
         return [(r.partition, r.offset) async for r in read(consumer, "t", query, poll_ms=1)]

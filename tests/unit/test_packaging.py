@@ -16,10 +16,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from agents.versions import PATCHED, check_patched_versions
-from pipeline.errors import ConfigurationError
-from pipeline.extras import OPTIONAL, missing_extra
-from pipeline.settings import REPO_ROOT, load_settings
+from cxone_router.agents.versions import PATCHED, check_patched_versions
+from cxone_router.errors import ConfigurationError
+from cxone_router.extras import OPTIONAL, missing_extra
+from cxone_router.settings import REPO_ROOT, load_settings
 
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 RUNTIME = [Requirement(r) for r in PROJECT["dependencies"]]
@@ -49,7 +49,7 @@ def third_party_imports() -> dict[str, str]:
             else:
                 continue
             for module in (m.partition(".")[0] for m in modules):
-                if module not in sys.stdlib_module_names and module not in ("pipeline", "agents"):
+                if module not in sys.stdlib_module_names and module != "cxone_router":
                     found.setdefault(module, str(path.relative_to(REPO_ROOT)))
     return found
 
@@ -133,3 +133,17 @@ def test_cxr_schemas_dir_overrides_them_and_a_folder_without_them_is_named(
     (own / "slos.json").unlink()
     with pytest.raises(ConfigurationError, match=rf"CXR_SCHEMAS_DIR: {own} has no slos\.json"):
         load_settings()
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """pyproject.toml lists the packages by their import names (pipeline/ is `cxone_router`,
+    agents/ `cxone_router.agents`): a new folder left out would be missing once installed."""
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    folders = {("cxone_router", "pipeline"), ("cxone_router.agents", "agents")}
+    wanted = {"cxone_router.schemas"}
+    for name, folder in folders:
+        for init in (REPO_ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(REPO_ROOT / folder).parts
+            wanted.add(".".join((name, *parts)))
+    assert listed == wanted

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonpath_ng.parser import parse
 
-from pipeline.mapping.paths import _plain_steps, compile_path
+from cxone_router.mapping.paths import _plain_steps, compile_path
 
 NAMES = st.sampled_from(["data", "case", "customer", "identities", "id", "0"])
 STEPS = st.lists(st.one_of(NAMES, st.integers(min_value=-2, max_value=2)), min_size=1,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
+from cxone_router.payload import InvalidPayload, UnsupportedMediaType, decode, media_type
 
 
 def test_json_object_is_decoded() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.ratelimit import TokenBucket
+from cxone_router.ratelimit import TokenBucket
 from tests.cxone.helpers import FakeClock
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.mapping.spec import load_mappings
+from cxone_router.mapping.spec import load_mappings
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 RECORD = orjson.loads((SCHEMAS / "interaction.v1.json").read_bytes())

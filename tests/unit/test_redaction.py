@@ -16,14 +16,14 @@ import fastjsonschema
 import orjson
 import pytest
 
-from agents.fanout import Fanout
-from pipeline.errors import ConfigurationError
-from pipeline.mapping import Normalizer
-from pipeline.mapping.errors import MappingError
-from pipeline.redaction import REDACTED_HEADER, RedactionPlan, keyed_sha256, mask
-from pipeline.routing import Route, load_routes
-from pipeline.samples import dfo, studio_voice
-from pipeline.settings import REPO_ROOT, load_settings
+from cxone_router.agents.fanout import Fanout
+from cxone_router.errors import ConfigurationError
+from cxone_router.mapping import Normalizer
+from cxone_router.mapping.errors import MappingError
+from cxone_router.redaction import REDACTED_HEADER, RedactionPlan, keyed_sha256, mask
+from cxone_router.routing import Route, load_routes
+from cxone_router.samples import dfo, studio_voice
+from cxone_router.settings import REPO_ROOT, load_settings
 
 SCHEMAS = REPO_ROOT / "schemas"
 KEY = b"unit-test-redaction-key-0001"
@@ -118,7 +118,7 @@ def test_null_or_absent_fields_leave_the_serialized_bytes_as_they_are() -> None:
 
 def test_only_the_dicts_a_plan_changes_are_copied(normalizer: Normalizer,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.redaction as redaction
+    import cxone_router.redaction as redaction
 
     record = normalized(normalizer, "email")
     serialized: list[Any] = []
@@ -231,7 +231,7 @@ def test_a_worker_without_a_key_exits_with_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
     env.update(CXR_KAFKA_BOOTSTRAP="127.0.0.1:9", CXR_DATA_DIR=str(tmp_path),
                CXR_METRICS_PORT="0")
-    done = subprocess.run([sys.executable, "-m", "pipeline", "worker"], env=env,
+    done = subprocess.run([sys.executable, "-m", "cxone_router", "worker"], env=env,
                           capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.edge.publisher import Replicas
+from cxone_router.edge.publisher import Replicas
 
 
 def partition(replicas: list[int], isr: list[int]) -> dict[str, object]:

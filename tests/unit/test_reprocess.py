@@ -16,11 +16,11 @@ from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndTimestamp
 from rich.console import Console
 
-from pipeline.dlq import Reason
-from pipeline.ops.records import _found
-from pipeline.ops.times import parse_time
-from pipeline.reprocess import ReprocessError, Summary, _run, parse_range, reprocess
-from pipeline.settings import REPO_ROOT, load_settings
+from cxone_router.dlq import Reason
+from cxone_router.ops.records import _found
+from cxone_router.ops.times import parse_time
+from cxone_router.reprocess import ReprocessError, Summary, _run, parse_range, reprocess
+from cxone_router.settings import REPO_ROOT, load_settings
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 T0 = int(NOW.timestamp() * 1000)

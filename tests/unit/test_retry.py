@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.retry import (
+from cxone_router.retry import (
     MAX_RETRY_AFTER,
     RETRIABLE_STATUSES,
     RetryPolicy,

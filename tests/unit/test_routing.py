@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.mapping.errors import MappingError
-from pipeline.routing import load_routes
+from cxone_router.mapping.errors import MappingError
+from cxone_router.routing import load_routes
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -21,14 +21,14 @@ import fastjsonschema
 import orjson
 import pytest
 
-from agents.fanout import Fanout
-from pipeline.mapping import Normalizer
-from pipeline.payload import decode
-from pipeline.redaction import DEV_REDACTION_KEY
-from pipeline.routing import load_routes
-from pipeline.samples import demo_samples
-from pipeline.simulate.generators import Traffic
-from pipeline.simulate.profiles import Profile
+from cxone_router.agents.fanout import Fanout
+from cxone_router.mapping import Normalizer
+from cxone_router.payload import decode
+from cxone_router.redaction import DEV_REDACTION_KEY
+from cxone_router.routing import load_routes
+from cxone_router.samples import demo_samples
+from cxone_router.simulate.generators import Traffic
+from cxone_router.simulate.profiles import Profile
 from tests.unit.v1_contract import (
     BASELINE,
     SCHEMA,

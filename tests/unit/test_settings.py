@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import ConfigurationError
-from pipeline.settings import load_settings
+from cxone_router.errors import ConfigurationError
+from cxone_router.settings import load_settings
 
 
 def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,11 +37,11 @@ def test_a_bad_value_stops_start_up_naming_the_variable(monkeypatch: pytest.Monk
 
 def test_a_misspelt_variable_is_named_with_the_setting_it_meant(
         caplog: pytest.LogCaptureFixture) -> None:
-    from pipeline.settings import warn_unknown_variables
+    from cxone_router.settings import warn_unknown_variables
 
     environ = {"CXR_PARTITION": "3", "CXR_PARTITIONS": "6", "CXR_CXONE_INSTANCE": "x",
                "CXR_TEST_BROKERS": "embedded", "PATH": "/bin"}
-    with caplog.at_level("WARNING", logger="pipeline.settings"):
+    with caplog.at_level("WARNING", logger="cxone_router.settings"):
         assert warn_unknown_variables(environ) == ["CXR_PARTITION"]
     assert [r.getMessage() for r in caplog.records] == [
         "unknown setting CXR_PARTITION ignored (did you mean CXR_PARTITIONS?)"]

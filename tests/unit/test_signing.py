@@ -11,11 +11,11 @@ import pytest
 from starlette.datastructures import Headers
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.edge.auth import Unauthorized, build_check
-from pipeline.errors import ConfigurationError
-from pipeline.settings import Settings, load_settings
-from pipeline.signing import Signer, sign, signer_for
+from cxone_router.cli import app
+from cxone_router.edge.auth import Unauthorized, build_check
+from cxone_router.errors import ConfigurationError
+from cxone_router.settings import Settings, load_settings
+from cxone_router.signing import Signer, sign, signer_for
 
 BODY = b'{"eventId":"e1","eventType":"interaction.created","data":{"id":"i-1"}}'
 

@@ -8,9 +8,9 @@ import math
 import pytest
 from rich.console import Console
 
-from pipeline.kafka.embedded import free_port
-from pipeline.observability.scrape import Scrape, fetch_all, new_client, parse
-from pipeline.observability.status import (
+from cxone_router.kafka.embedded import free_port
+from cxone_router.observability.scrape import Scrape, fetch_all, new_client, parse
+from cxone_router.observability.status import (
     Snapshot,
     Thresholds,
     figures,

@@ -27,14 +27,14 @@ from urllib.parse import urlencode
 
 import orjson
 
-from agents.dedup import DedupIndex
-from agents.fanout import Fanout
-from agents.outputs import EventOutputs, decode_raw
-from pipeline.kafka.topics import Topics
-from pipeline.mapping import Normalizer
-from pipeline.redaction import DEV_REDACTION_KEY
-from pipeline.routing import load_routes
-from pipeline.settings import REPO_ROOT
+from cxone_router.agents.dedup import DedupIndex
+from cxone_router.agents.fanout import Fanout
+from cxone_router.agents.outputs import EventOutputs, decode_raw
+from cxone_router.kafka.topics import Topics
+from cxone_router.mapping import Normalizer
+from cxone_router.redaction import DEV_REDACTION_KEY
+from cxone_router.routing import load_routes
+from cxone_router.settings import REPO_ROOT
 
 SCHEMAS = REPO_ROOT / "schemas"
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "transform-golden.json.xz"
@@ -103,8 +103,8 @@ def _mutate(rng: random.Random, doc: Any, depth: int = 0) -> Any:
 
 
 def _traffic(count: int, seed: int, malformed: float, drift: float) -> Iterator[Any]:
-    from pipeline.simulate.generators import Traffic
-    from pipeline.simulate.profiles import Profile
+    from cxone_router.simulate.generators import Traffic
+    from cxone_router.simulate.profiles import Profile
 
     profile = Profile(rate=None, redeliveries=0.0, malformed=malformed, drift=drift)
     for n, event in enumerate(Traffic(profile, seed=seed, epoch=EPOCH)):
@@ -166,7 +166,7 @@ def _handmade() -> list[tuple[bytes | None, str | None]]:
 
 def inputs() -> list[dict[str, Any]]:
     """Every case's raw record (bodies as latin-1 text, so that any bytes survive JSON)."""
-    from pipeline.samples import demo_samples
+    from cxone_router.samples import demo_samples
 
     raw: list[tuple[str, bytes | None, str | None]] = []
     for event in _traffic(3_000, seed=7, malformed=0.03, drift=0.1):

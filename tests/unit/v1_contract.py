@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.mapping.spec import load_mappings
+from cxone_router.mapping.spec import load_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"

@@ -1,4 +1,4 @@
-"""`python -m pipeline.bench.peers [--events N]`: the peers phase alone, its table on stdout.
+"""`python -m cxone_router.bench.peers [--events N]`: the peers phase alone, its table on stdout.
 
 The broker: a new one-node Apache Kafka (Java; its jars in .cxr/), or the cluster at
 CXR_KAFKA_BOOTSTRAP when that is set."""
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.bench.peers.phase import CANDIDATES, peers_phase
-from pipeline.settings import load_settings
+from cxone_router.bench.peers.phase import CANDIDATES, peers_phase
+from cxone_router.settings import load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.peers",
+    parser = argparse.ArgumentParser(prog="python -m cxone_router.bench.peers",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--candidates", default=",".join(CANDIDATES),

@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.dedup import DedupIndex
-from agents.delivery import Output
-from agents.fanout import Fanout
-from agents.outputs import EventOutputs, decode_raw
-from pipeline.dlq import dead_letter_headers, reason_of
-from pipeline.kafka.headers import as_dict
-from pipeline.kafka.topics import Topics
-from pipeline.mapping import Normalizer
-from pipeline.routing import load_routes
-from pipeline.settings import Settings
+from cxone_router.agents.dedup import DedupIndex
+from cxone_router.agents.delivery import Output
+from cxone_router.agents.fanout import Fanout
+from cxone_router.agents.outputs import EventOutputs, decode_raw
+from cxone_router.dlq import dead_letter_headers, reason_of
+from cxone_router.kafka.headers import as_dict
+from cxone_router.kafka.topics import Topics
+from cxone_router.mapping import Normalizer
+from cxone_router.routing import load_routes
+from cxone_router.settings import Settings
 
 
 def output_topics(t: Topics) -> list[str]:

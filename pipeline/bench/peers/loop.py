@@ -1,6 +1,6 @@
 """Candidate (c): the job as a plain asyncio loop on aiokafka.
 
-    python -m pipeline.bench.peers.loop --raw-topic T --group G
+    python -m cxone_router.bench.peers.loop --raw-topic T --group G
 
 `getmany` up to 500 records, dedup in a dict, send every output of the batch, gather
 the acks, then commit the batch's offsets: an offset is committed only after everything
@@ -20,9 +20,9 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from pipeline.bench.peers.job import Job
-from pipeline.kafka.clients import Connection, producer_config
-from pipeline.settings import Settings, load_settings
+from cxone_router.bench.peers.job import Job
+from cxone_router.kafka.clients import Connection, producer_config
+from cxone_router.settings import Settings, load_settings
 
 BATCH = 500
 
@@ -85,7 +85,7 @@ async def run(raw_topic: str, group: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.peers.loop")
+    parser = argparse.ArgumentParser(prog="python -m cxone_router.bench.peers.loop")
     parser.add_argument("--raw-topic", required=True)
     parser.add_argument("--group", required=True)
     args = parser.parse_args(argv)

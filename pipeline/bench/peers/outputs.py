@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from pipeline.kafka.clients import Connection
+from cxone_router.kafka.clients import Connection
 
 LOG_APPEND_TIME = 1  # a record's timestamp_type when its topic stamps append times
 OutputKey = tuple[str, bytes | None]  # (topic without the prefix, record key)

@@ -38,15 +38,15 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
-from pipeline.bench.peers.job import Job, output_topics
-from pipeline.bench.peers.outputs import Collector, Summary, read_outputs
-from pipeline.bench.phases import _cpu_seconds, new_stack
-from pipeline.bench.traffic import Webhook, webhooks
-from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafka
-from pipeline.kafka.clients import Connection, record_limit
-from pipeline.kafka.headers import CONTENT_TYPE, RECEIVED_NS
-from pipeline.settings import ENV_PREFIX, Settings, load_settings
-from pipeline.stack import Stack
+from cxone_router.bench.peers.job import Job, output_topics
+from cxone_router.bench.peers.outputs import Collector, Summary, read_outputs
+from cxone_router.bench.phases import _cpu_seconds, new_stack
+from cxone_router.bench.traffic import Webhook, webhooks
+from cxone_router.kafka.apache import KAFKA_VERSION, ApacheKafka
+from cxone_router.kafka.clients import Connection, record_limit
+from cxone_router.kafka.headers import CONTENT_TYPE, RECEIVED_NS
+from cxone_router.settings import ENV_PREFIX, Settings, load_settings
+from cxone_router.stack import Stack
 
 CANDIDATES = ("faust", "quix", "loop")
 LABELS = {
@@ -221,7 +221,7 @@ def _start(name: str, stack: Stack, raw_topic: str, group: str) -> int:
     assert stack.log_dir is not None
     with (stack.log_dir / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", f"pipeline.bench.peers.{name}", "--raw-topic", raw_topic,
+            [sys.executable, "-m", f"cxone_router.bench.peers.{name}", "--raw-topic", raw_topic,
              "--group", group],
             env=stack.child_env(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)

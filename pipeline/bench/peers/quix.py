@@ -1,6 +1,6 @@
 """Candidate (b): the job on Quix Streams (a bench extra: `pip install -e '.[bench]'`).
 
-    python -m pipeline.bench.peers.quix --raw-topic T --group G
+    python -m cxone_router.bench.peers.quix --raw-topic T --group G
 
 Settings (the topic prefix of its outputs, the schemas, the redaction key) come from the
 CXR_* environment, as a worker's do. Dedup state lives in Quix's RocksDB store (with its
@@ -19,10 +19,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agents.delivery import Output
-from pipeline.bench.peers.job import Job
-from pipeline.kafka.clients import Connection
-from pipeline.settings import load_settings
+from cxone_router.agents.delivery import Output
+from cxone_router.bench.peers.job import Job
+from cxone_router.kafka.clients import Connection
+from cxone_router.settings import load_settings
 
 
 def librdkafka_connection(kafka: Connection) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def run(raw_topic: str, group: str, state_dir: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.peers.quix")
+    parser = argparse.ArgumentParser(prog="python -m cxone_router.bench.peers.quix")
     parser.add_argument("--raw-topic", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--state-dir", help="RocksDB's folder (default: a temporary one)")

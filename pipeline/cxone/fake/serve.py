@@ -10,7 +10,7 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from pipeline.cxone.fake.server import build_app
+from cxone_router.cxone.fake.server import build_app
 
 
 class FakeCxoneServer:

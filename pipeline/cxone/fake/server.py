@@ -35,8 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.cxone.fake.state import FakeState, Faults, IssuedToken
-from pipeline.cxone.webhooks import DEFAULT_EVENTS
+from cxone_router.cxone.fake.state import FakeState, Faults, IssuedToken
+from cxone_router.cxone.webhooks import DEFAULT_EVENTS
 
 KNOWN_EVENTS = frozenset(DEFAULT_EVENTS)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.observability.dashboards import detail, provisioning, sla
-from pipeline.observability.dashboards.common import to_dict, to_json
-from pipeline.observability.slo import SloFile
+from cxone_router.observability.dashboards import detail, provisioning, sla
+from cxone_router.observability.dashboards.common import to_dict, to_json
+from cxone_router.observability.slo import SloFile
 
 DASHBOARDS_DIR = "grafana/dashboards"
 

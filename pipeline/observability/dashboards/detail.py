@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from pipeline.observability.dashboards.common import (
+from cxone_router.observability.dashboards.common import (
     CHANNEL,
     RATE,
     PanelBuilder,
@@ -19,8 +19,8 @@ from pipeline.observability.dashboards.common import (
     stat_panel,
     timeseries_panel,
 )
-from pipeline.observability.dashboards.sla import runbook
-from pipeline.observability.slo import SloFile
+from cxone_router.observability.dashboards.sla import runbook
+from cxone_router.observability.slo import SloFile
 
 UID = "cxr-pipeline-detail"
 TITLE = "cxone-router / pipeline detail"

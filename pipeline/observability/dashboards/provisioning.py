@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.observability.dashboards.common import PROVISIONED_DATASOURCE, TAG
-from pipeline.observability.rules import HEADER, to_yaml
+from cxone_router.observability.dashboards.common import PROVISIONED_DATASOURCE, TAG
+from cxone_router.observability.rules import HEADER, to_yaml
 
 DATASOURCE_FILE = "grafana/provisioning/datasources/cxr-prometheus.yml"
 PROVIDER_FILE = "grafana/provisioning/dashboards/cxr.yml"

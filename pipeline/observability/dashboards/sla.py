@@ -12,7 +12,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import dashboard as model
 
-from pipeline.observability.dashboards.common import (
+from cxone_router.observability.dashboards.common import (
     CHANNEL,
     RATE,
     PanelBuilder,
@@ -25,7 +25,7 @@ from pipeline.observability.dashboards.common import (
     stat_panel,
     timeseries_panel,
 )
-from pipeline.observability.rules import (
+from cxone_router.observability.rules import (
     ACCEPTED,
     BUDGET_REMAINING,
     BURN_RATE,
@@ -33,7 +33,7 @@ from pipeline.observability.rules import (
     runbook_anchor,
     sli_error,
 )
-from pipeline.observability.slo import Slo, SloFile
+from cxone_router.observability.slo import Slo, SloFile
 
 UID = "cxr-sla-overview"
 TITLE = "cxone-router / SLA overview"

@@ -6,10 +6,10 @@ For SREs without Grafana: `window` computes rates and percentiles between two sc
 
 from __future__ import annotations
 
-from pipeline.observability.status.command import status_command
-from pipeline.observability.status.figures import Status, figures
-from pipeline.observability.status.screen import render
-from pipeline.observability.status.window import (
+from cxone_router.observability.status.command import status_command
+from cxone_router.observability.status.figures import Status, figures
+from cxone_router.observability.status.screen import render
+from cxone_router.observability.status.window import (
     Snapshot,
     Thresholds,
     histogram_quantile,

@@ -15,10 +15,10 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from pipeline.observability.scrape import fetch_all, new_client
-from pipeline.observability.status.figures import Status, figures
-from pipeline.observability.status.screen import render
-from pipeline.observability.status.window import Snapshot, Thresholds
+from cxone_router.observability.scrape import fetch_all, new_client
+from cxone_router.observability.status.figures import Status, figures
+from cxone_router.observability.status.screen import render
+from cxone_router.observability.status.window import Snapshot, Thresholds
 
 
 async def snapshot(edge: str, workers: Sequence[str]) -> Snapshot:
@@ -49,7 +49,7 @@ async def _watch(edge: str, workers: Sequence[str], interval: float, thresholds:
 
 def load_thresholds(schemas_dir: Path) -> Thresholds:
     """The latency and freshness SLOs' thresholds (a bad SLO file: one clear error)."""
-    from pipeline.observability.slo import load_slos
+    from cxone_router.observability.slo import load_slos
 
     slo_file = load_slos(schemas_dir)
 
@@ -82,7 +82,7 @@ def status_command(
     against the freshness SLO, dead letters, schema drift and the workers. Rates and
     percentiles come from two scrapes --interval seconds apart. Exit code 1 when a target
     could not be scraped (one-shot)."""
-    from pipeline.settings import load_command_settings
+    from cxone_router.settings import load_command_settings
 
     if watch and json_output:
         raise typer.BadParameter("--json is one-shot only; drop --watch", param_hint="--json")

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.observability.scrape import Scrape
-from pipeline.observability.status.window import (
+from cxone_router.observability.scrape import Scrape
+from cxone_router.observability.status.window import (
     Snapshot,
     Thresholds,
     histogram_quantile,

@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.observability.status.figures import Status
+from cxone_router.observability.status.figures import Status
 
 DRIFT_ROWS = 10  # the screen shows the most frequent; --json has them all
 

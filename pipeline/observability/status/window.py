@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.observability.scrape import Scrape
+from cxone_router.observability.scrape import Scrape
 
 Key = tuple[str, ...]
 

@@ -13,15 +13,15 @@ from typing import Any
 
 import orjson
 
-from pipeline.simulate import fakes
-from pipeline.simulate.conversations import (
+from cxone_router.simulate import fakes
+from cxone_router.simulate.conversations import (
     Conversation,
     Render,
     Step,
     iso_millis_offset,
     iso_seconds_offset,
 )
-from pipeline.simulate.events import Stage
+from cxone_router.simulate.events import Stage
 
 # `mediaType` 3 = chat is in CXone's fixtures; 1 = e-mail and 7 = SMS follow CXone's media
 # type numbering elsewhere and are unconfirmed for DFO.

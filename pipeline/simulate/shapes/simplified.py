@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from pipeline.simulate import fakes
-from pipeline.simulate.conversations import Conversation, Render, Step, iso_millis_z
+from cxone_router.simulate import fakes
+from cxone_router.simulate.conversations import Conversation, Render, Step, iso_millis_z
 
 
 def _customer(conv: Conversation) -> dict[str, str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from urllib.parse import urlencode
 
-from pipeline.simulate import fakes
-from pipeline.simulate.conversations import Conversation, Render, Step, iso_millis_z
-from pipeline.simulate.events import Stage
+from cxone_router.simulate import fakes
+from cxone_router.simulate.conversations import Conversation, Render, Step, iso_millis_z
+from cxone_router.simulate.events import Stage
 
 _EVENT_TYPE: dict[Stage, str] = {
     "created": "interaction.created",

@@ -1,0 +1,1 @@
+"""cxone-router: NICE CXone webhooks into clean, deduplicated, per-channel Kafka streams."""

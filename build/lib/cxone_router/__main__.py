@@ -1,0 +1,3 @@
+from cxone_router.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""A fake CXone tenant: token endpoint, discovery, webhooks CRUD and fault injection."""

@@ -1,0 +1,1 @@
+"""Fault drills on a three-node Apache Kafka cluster: `cxone-router drill`."""
