@@ -130,10 +130,9 @@ class Publisher:
         if producer is None:
             raise BrokerUnavailable("not connected to the broker yet", "NotConnected")
         try:
-            await asyncio.wait_for(
-                producer.send_and_wait(topic, value=value, key=key, headers=headers),
-                self._settings.publish_timeout_seconds,
-            )
+            # a deadline on this task, not wait_for's task per publish around the send
+            async with asyncio.timeout(self._settings.publish_timeout_seconds):
+                await producer.send_and_wait(topic, value=value, key=key, headers=headers)
         except (KafkaError, TimeoutError) as exc:
             if isinstance(exc, BROKEN_PRODUCER_ERRORS) and self._producer is producer:
                 self._replace(producer, exc)
