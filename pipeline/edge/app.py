@@ -62,8 +62,24 @@ def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     return found
 
 
+class _JSONAnswer(Response):
+    """A JSON answer with the headers Starlette's `Response` gives it, built here: its
+    `init_headers` was over half an answer's cost on the webhook's path."""
+
+    media_type = "application/json"
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                            for k, v in (headers or {}).items()]
+        self.raw_headers += [(b"content-length", b"%d" % len(body)),
+                             (b"content-type", b"application/json")]
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return _JSONAnswer(status, orjson.dumps(body), headers)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

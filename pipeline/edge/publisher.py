@@ -16,11 +16,13 @@ from aiokafka.errors import (
     UnknownError,
 )
 
+from pipeline.edge.partition import partition_of
 from pipeline.errors import CxoneRouterError
 from pipeline.kafka.clients import (
     BROKEN_PRODUCER_ERRORS,
     REFUSED_RECORD_ERRORS,
     Connection,
+    producer_config,
 )
 from pipeline.kafka.diagnose import diagnose
 from pipeline.kafka.headers import Headers
@@ -82,7 +84,8 @@ class Publisher:
     async def _connect(self) -> None:
         attempt = 0
         while True:
-            producer = self._kafka.pipeline_producer(self._settings)
+            producer = self._kafka.producer(**producer_config(self._settings),
+                                            partitioner=partition_of)
             try:
                 await producer.start()
             except (KafkaError, OSError) as exc:
