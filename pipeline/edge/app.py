@@ -46,6 +46,7 @@ RETRY_AFTER_SECONDS = "2"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 READINESS_CHECK_SECONDS = 5.0
 ADMIN_MAX_CONNECTIONS = 64
+GC_YOUNG_THRESHOLD = 10_000  # net new container objects between young collections
 
 
 _WANTED_HEADERS = frozenset((b"content-type", b"content-encoding", b"content-length",
@@ -252,6 +253,12 @@ def create_app(settings: Settings, bootstrap: str,
         # (the edge's p99 at 64 connections: 24-27 ms -> 7-8 ms, see BENCHMARKS.md).
         gc.collect()
         gc.freeze()
+        # An accepted webhook's objects are freed by reference counting (no reference
+        # cycles: tests/integration/test_edge_garbage.py), so the collector only walks the
+        # requests in flight; at the default 700 it did so every few requests, about 8 %
+        # of the edge's CPU (see BENCHMARKS.md). Rare cyclic garbage (an error's
+        # traceback) waits a little longer.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             if admin_socket is None:
                 yield

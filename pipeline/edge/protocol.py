@@ -18,7 +18,7 @@ for the client to read) where one does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -67,24 +67,24 @@ class _Held:
                 self.transport.write(data)
 
 
-def _joined_writes(cycle: RequestResponseCycle,
-                   held: _Held) -> Callable[[Any], Awaitable[None]]:
-    """`cycle.send`, holding the head `http.response.start` writes until the next message
-    (the body, or its first part) is written with it. Everything else is uvicorn's own:
-    its checks, its keep-alive and its close. `held` is the connection's (one a
-    connection: its requests' answers are written one after the other)."""
-    send = cycle.send
+class _JoinedCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, holding what `http.response.start` writes until
+    the next message (the body, or its first part) is written with it. Everything else is
+    uvicorn's own: its checks, its keep-alive and its close. The protocol makes each new
+    cycle one of these (a class, not a closure on the cycle: a closure would be a
+    reference cycle per request, which only the garbage collector frees)."""
 
-    async def send_joined(message: MutableMapping[str, Any]) -> None:
-        cycle.transport = held  # type: ignore[assignment]
+    held: _Held  # the connection's: its requests' answers are written one after another
+
+    async def send(self, message: Any) -> None:
+        held = self.held
+        self.transport = held  # type: ignore[assignment]
         try:
-            await send(message)  # type: ignore[arg-type]
+            await super().send(message)
         finally:
-            cycle.transport = held.transport
+            self.transport = held.transport
         if message["type"] != "http.response.start":
             held.flush()
-
-    return send_joined
 
 
 def guarded_protocol(header_timeout: float, body_timeout: float, max_header_bytes: int,
@@ -153,7 +153,8 @@ def guarded_protocol(header_timeout: float, body_timeout: float, max_header_byte
             super().on_headers_complete()
             cycle = self.cycle
             if cycle is not previous and cycle is not None:  # a new request (not an upgrade)
-                cycle.send = _joined_writes(cycle, self._held)  # type: ignore[method-assign,assignment]
+                cycle.__class__ = _JoinedCycle  # uvicorn builds the cycle: only its class changes
+                cycle.held = self._held  # type: ignore[attr-defined]
 
         def check_deadlines(self, now: float) -> None:
             if self._head_since is not None:
