@@ -150,7 +150,7 @@ class Edge:
         partition_key = self.normalizer.interaction_id(payload) or keys.event_id
         request_id = asked.get(b"x-request-id", b"").decode("latin-1")
         if not _REQUEST_ID.fullmatch(request_id):
-            request_id = os.urandom(16).hex()  # uuid4().hex's form, without its UUID object
+            request_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex gave
         headers = [
             (CONTENT_TYPE, (content_type or "application/json").encode("latin-1")),
             (RECEIVED_NS, str(received_ns).encode()),
@@ -255,7 +255,7 @@ def create_app(settings: Settings, bootstrap: str,
         gc.freeze()
         # An accepted webhook's objects are freed by reference counting (no reference
         # cycles: tests/integration/test_edge_garbage.py), so the collector only walks the
-        # requests in flight; at the default 700 it did so every few requests, about 8 %
+        # requests in flight; at the default 700 it did so every few requests, about 7 %
         # of the edge's CPU (see BENCHMARKS.md). Rare cyclic garbage (an error's
         # traceback) waits a little longer.
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
