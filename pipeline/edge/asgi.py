@@ -43,12 +43,6 @@ def measured(app: ASGIApp, receive_webhook: Handler, metrics: EdgeMetrics) -> AS
         handler = handler_of(scope["path"])
         status = 0  # what was sent; 0 until the answer starts
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         metrics.in_flight += 1
         try:
             if handler is WEBHOOK and scope["method"] == "POST":
@@ -56,6 +50,12 @@ def measured(app: ASGIApp, receive_webhook: Handler, metrics: EdgeMetrics) -> AS
                 status = response.status_code
                 await response(scope, receive, send)
             else:
+                async def send_and_note(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    await send(message)
+
                 await app(scope, receive, send_and_note)
         except ClientDisconnect:  # or its body was late: the protocol answered 408
             status = status or (408 if scope.get(BODY_TIMED_OUT) else CLIENT_CLOSED)
