@@ -21,9 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from cxone_router.edge import WEBHOOK_PATH
-from cxone_router.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
+from cxone_router.edge.asgi import count_uvicorn_rejections, measured
 from cxone_router.edge.auth import Unauthorized, build_auth
 from cxone_router.edge.body import BodyTooLarge, read_capped
 from cxone_router.edge.encoding import ACCEPTED, UnsupportedEncoding, codings, decoded

@@ -6,15 +6,30 @@ import base64
 import hashlib
 import hmac
 import time
+from functools import partial
+from typing import Any
 
 import pytest
 from starlette.datastructures import Headers
 
-from cxone_router.edge.auth import Unauthorized, build_auth, build_check
+from cxone_router.edge.auth import Authenticator, Check, Unauthorized, build_auth
 from cxone_router.errors import ConfigurationError
-from cxone_router.settings import load_settings
+from cxone_router.settings import Settings, load_settings
 
 BODY = b'{"eventId":"e1"}'
+
+
+def checked(auth: Authenticator, headers: Any, body: bytes) -> None:
+    """The whole request check, as the edge runs it: the headers, then the body."""
+    auth.before_body(headers)
+    if auth.after_body is not None:
+        auth.after_body(headers, body)
+
+
+def build_check(settings: Settings) -> tuple[Check | None, str | None]:
+    """The whole request check and the WWW-Authenticate challenge for the configured mode."""
+    auth = build_auth(settings)
+    return (None, None) if auth is None else (partial(checked, auth), auth.challenge)
 
 
 def signed(secret: str, timestamp: str, body: bytes = BODY) -> str:
@@ -119,6 +134,6 @@ def test_a_repeated_signature_or_timestamp_header_is_refused(repeated: str) -> N
     now = str(int(time.time()))
     good = {"x-signature": signed("s3cret", now), "x-timestamp": now}
     raw = [(k.encode(), v.encode()) for k, v in good.items()]
-    auth.check(Headers(raw=raw), BODY)
+    checked(auth, Headers(raw=raw), BODY)
     with pytest.raises(Unauthorized, match=f"(?i)more than one {repeated} header"):
-        auth.check(Headers(raw=[*raw, (repeated.encode(), good[repeated].encode())]), BODY)
+        checked(auth, Headers(raw=[*raw, (repeated.encode(), good[repeated].encode())]), BODY)
