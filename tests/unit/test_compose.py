@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from cxone_router.cxone.settings import CxoneSettings, load_cxone_settings
-from cxone_router.edge.auth import build_check
 from cxone_router.observability.slo import load_slos
 from cxone_router.settings import Settings, load_settings
+from tests.edge_auth import build_check
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "compose"  # compose resolves relative paths from the file's folder

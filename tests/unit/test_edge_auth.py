@@ -6,30 +6,16 @@ import base64
 import hashlib
 import hmac
 import time
-from functools import partial
-from typing import Any
 
 import pytest
 from starlette.datastructures import Headers
 
-from cxone_router.edge.auth import Authenticator, Check, Unauthorized, build_auth
+from cxone_router.edge.auth import Unauthorized, build_auth
 from cxone_router.errors import ConfigurationError
-from cxone_router.settings import Settings, load_settings
+from cxone_router.settings import load_settings
+from tests.edge_auth import build_check, checked
 
 BODY = b'{"eventId":"e1"}'
-
-
-def checked(auth: Authenticator, headers: Any, body: bytes) -> None:
-    """The whole request check, as the edge runs it: the headers, then the body."""
-    auth.before_body(headers)
-    if auth.after_body is not None:
-        auth.after_body(headers, body)
-
-
-def build_check(settings: Settings) -> tuple[Check | None, str | None]:
-    """The whole request check and the WWW-Authenticate challenge for the configured mode."""
-    auth = build_auth(settings)
-    return (None, None) if auth is None else (partial(checked, auth), auth.challenge)
 
 
 def signed(secret: str, timestamp: str, body: bytes = BODY) -> str:

@@ -12,10 +12,11 @@ from starlette.datastructures import Headers
 from typer.testing import CliRunner
 
 from cxone_router.cli import app
-from cxone_router.edge.auth import Unauthorized, build_check
+from cxone_router.edge.auth import Unauthorized
 from cxone_router.errors import ConfigurationError
 from cxone_router.settings import Settings, load_settings
 from cxone_router.signing import Signer, sign, signer_for
+from tests.edge_auth import build_check
 
 BODY = b'{"eventId":"e1","eventType":"interaction.created","data":{"id":"i-1"}}'
 
