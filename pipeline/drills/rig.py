@@ -82,13 +82,26 @@ class Rig:
         raise TimeoutError(f"{members} workers did not all get partitions in {timeout:.0f} s")
 
     def assigned(self, name: str) -> float:
+        return sum(self._samples(name, "cxr_worker_assigned_partitions"))
+
+    def wait_writing(self, name: str, timeout: float = 60) -> None:
+        """Wait until the worker handles events (its cxr_events_total grows): a fault meant
+        to hit its open transactions must not land while it still recovers its table (on a
+        busy machine, seconds after it got its partitions)."""
+        before = sum(self._samples(name, "cxr_events_total"))
+        deadline = time.monotonic() + timeout
+        while sum(self._samples(name, "cxr_events_total")) <= before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} handled no event in {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def _samples(self, name: str, metric: str) -> list[float]:
         url = self.stack.worker_metrics.get(name)
         try:
             page = httpx.get(url, timeout=1).text if url else ""
         except httpx.HTTPError:
-            return 0.0
-        return next((s.value for s in parse(page)
-                     if s.name == "cxr_worker_assigned_partitions"), 0.0)
+            return []
+        return [s.value for s in parse(page) if s.name == metric]
 
     def raw_leaders(self) -> dict[int, int]:
         """Partition of the raw topic -> the node leading it."""

@@ -31,6 +31,7 @@ SHORT = Plan(rate=100.0, warmup=3.0, settle=4.0, worker_down=2.0, broker_down=3.
 
 
 def kill_worker(rig: Rig, plan: Plan) -> None:
+    rig.wait_writing(rig.workers[-1])
     with rig.lock:
         rig.stack.stop(rig.workers[-1], signal.SIGKILL)
     time.sleep(plan.worker_down)
@@ -41,6 +42,7 @@ def kill_worker(rig: Rig, plan: Plan) -> None:
 def pause_worker(rig: Rig, plan: Plan) -> None:
     """A zombie: the group gives its partitions away while it sleeps; when it wakes, the
     new owners' transactional producers have fenced it."""
+    rig.wait_writing(rig.workers[-1])
     with rig.lock:
         rig.stack.send_signal(rig.workers[-1], signal.SIGSTOP)
     time.sleep(plan.worker_paused)

@@ -124,9 +124,10 @@ class Summary:
 
 def _fanout(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
     """The worker's fan-out, under the workers' key, so hashes equal theirs."""
-    from cxone_router.agents.fanout import fanout_of
+    from cxone_router.agents.fanout import fanout_of, warn_of_the_dev_key
     from cxone_router.redaction import DEV_REDACTION_KEY
 
+    warn_of_the_dev_key(settings, routes)
     try:
         return fanout_of(settings, routes, topics)
     except ConfigurationError as exc:

@@ -19,7 +19,7 @@ from cxone_router.agents import faust_patches
 from cxone_router.agents.dedup import DedupIndex
 from cxone_router.agents.delivery import WorkerStopping, Writer
 from cxone_router.agents.drain import Drain
-from cxone_router.agents.fanout import fanout_of
+from cxone_router.agents.fanout import fanout_of, warn_of_the_dev_key
 from cxone_router.agents.group_monitor import GroupMonitor
 from cxone_router.agents.ingest import Ingest
 from cxone_router.agents.metrics import WorkerMetrics
@@ -186,6 +186,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         log.warning("CXR_PROCESSING_GUARANTEE=exactly_once, but this broker cannot do "
                     "transactions (the embedded one, or CXR_KAFKA_IDEMPOTENCE=false): "
                     "running at_least_once")
+    warn_of_the_dev_key(settings, load_routes(settings.schemas_dir))
     worker = Worker(
         app,
         loglevel=settings.log_level,

@@ -69,10 +69,17 @@ class Fanout:
 
 def fanout_of(settings: Settings, routes: Sequence[Route], topics: Topics) -> Fanout:
     """The workers' fan-out: each route to its topic, redacted under CXR_REDACTION_KEY (so
-    that `reprocess` hashes as the workers do); a warning when that is the dev-only key."""
+    that `reprocess` hashes as the workers do)."""
+    key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
+    return Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
+                  key.encode() if key else None)
+
+
+
+def warn_of_the_dev_key(settings: Settings, routes: Sequence[Route]) -> None:
+    """One warning when routes hash under the dev-only key (the worker says it after its
+    start line, once its port is known to be free; reprocess before it writes)."""
     key = settings.redaction_key.get_secret_value() if settings.redaction_key else None
     if key == DEV_REDACTION_KEY and any(r.redact for r in routes):
         logging.getLogger(__name__).warning(
             "CXR_REDACTION_KEY is the dev-only default: fan-out hashes are not secret")
-    return Fanout(routes, {r.name: topics.fanout(r.name) for r in routes},
-                  key.encode() if key else None)

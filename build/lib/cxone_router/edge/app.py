@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import re
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,9 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from cxone_router.edge import WEBHOOK_PATH
-from cxone_router.edge.asgi import ASGIApp, count_uvicorn_rejections, measured
+from cxone_router.edge.asgi import count_uvicorn_rejections, measured
 from cxone_router.edge.auth import Unauthorized, build_auth
 from cxone_router.edge.body import BodyTooLarge, read_capped
 from cxone_router.edge.encoding import ACCEPTED, UnsupportedEncoding, codings, decoded
@@ -46,10 +47,41 @@ RETRY_AFTER_SECONDS = "2"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 READINESS_CHECK_SECONDS = 5.0
 ADMIN_MAX_CONNECTIONS = 64
+GC_YOUNG_THRESHOLD = 10_000  # net new container objects between young collections
+
+
+_WANTED_HEADERS = frozenset((b"content-type", b"content-encoding", b"content-length",
+                             b"x-request-id"))
+
+
+def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers the webhook reads without authentication, in one pass over the list
+    (the first of each, as Starlette's `Headers.get` gives, which scans the list per name)."""
+    found: dict[bytes, bytes] = {}
+    for name, value in raw:
+        if name in _WANTED_HEADERS and name not in found:
+            found[name] = value
+    return found
+
+
+class _JSONAnswer(Response):
+    """A JSON answer with the headers Starlette's `Response` gives it, built here: its
+    `init_headers` was over half an answer's cost on the webhook's path."""
+
+    media_type = "application/json"
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                            for k, v in (headers or {}).items()]
+        self.raw_headers += [(b"content-length", b"%d" % len(body)),
+                             (b"content-type", b"application/json")]
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return _JSONAnswer(status, orjson.dumps(body), headers)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -82,22 +114,25 @@ class Edge:
     async def receive(self, request: Request) -> Response:
         received_ns = time.time_ns()
         started = time.perf_counter()
-        auth, asked = self.auth, request.headers
+        auth = self.auth
         # Without authentication every request spends the rate; with it, only those that
         # pass it: strangers cannot crowd out the real senders.
         if auth is None and self._over_rate():
             return _RATE_LIMITED
-        content_type = asked.get("content-type")
+        asked = _wanted_headers(request.scope["headers"])
+        raw_type = asked.get(b"content-type")
+        content_type = raw_type.decode("latin-1") if raw_type is not None else None
+        raw_encoding = asked.get(b"content-encoding")
         limit = self.settings.max_body_bytes
         try:
             media_type(content_type)
-            applied = codings(asked.get("content-encoding"))
+            applied = codings(raw_encoding.decode("latin-1")) if raw_encoding else []
             if auth is not None:  # credentials and a signature's form, before the body
-                auth.before_body(asked)
-            body = await read_capped(request, limit)
+                auth.before_body(request.headers)
+            body = await read_capped(request.receive, asked.get(b"content-length"), limit)
             if auth is not None:
                 if auth.after_body is not None:  # over the bytes sent, before decoding
-                    auth.after_body(asked, body)
+                    auth.after_body(request.headers, body)
                 if self._over_rate():
                     return _RATE_LIMITED
             if applied:
@@ -115,9 +150,9 @@ class Edge:
             return _error(400, str(exc))
 
         partition_key = self.normalizer.interaction_id(payload) or keys.event_id
-        request_id = asked.get("x-request-id", "")
+        request_id = asked.get(b"x-request-id", b"").decode("latin-1")
         if not _REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex gave
         headers = [
             (CONTENT_TYPE, (content_type or "application/json").encode("latin-1")),
             (RECEIVED_NS, str(received_ns).encode()),
@@ -220,6 +255,12 @@ def create_app(settings: Settings, bootstrap: str,
         # (the edge's p99 at 64 connections: 24-27 ms -> 7-8 ms, see BENCHMARKS.md).
         gc.collect()
         gc.freeze()
+        # An accepted webhook's objects are freed by reference counting (no reference
+        # cycles: tests/integration/test_edge_garbage.py), so the collector only walks the
+        # requests in flight; at the default 700 it did so every few requests, about 7 %
+        # of the edge's CPU (see BENCHMARKS.md). Rare cyclic garbage (an error's
+        # traceback) waits a little longer.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             if admin_socket is None:
                 yield
@@ -280,7 +321,8 @@ async def _admin_server(edge: Edge, sock: socket.socket) -> AsyncIterator[None]:
     app = Starlette(routes=edge.admin_routes())
     server = InnerServer(uvicorn.Config(
         measured(app, _not_served_here, edge.metrics), lifespan="off", access_log=False,
-        log_config=None, limit_concurrency=ADMIN_MAX_CONNECTIONS, http=http_protocol(edge)))
+        log_config=None, limit_concurrency=ADMIN_MAX_CONNECTIONS, http=http_protocol(edge),
+        proxy_headers=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield
@@ -328,6 +370,9 @@ def serve(settings: Settings, bootstrap: str) -> None:
         http=http_protocol(edge),
         lifespan="on",
         access_log=False,
+        # The edge reads neither the client's address nor the scheme: uvicorn's middleware
+        # rewriting them from X-Forwarded-* would be one more layer on every request.
+        proxy_headers=False,
         limit_concurrency=settings.edge_max_connections,
         log_config=logging_config(settings.log_format, settings.log_level),
         timeout_graceful_shutdown=10,

@@ -13,21 +13,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxone_router.edge.metrics import WEBHOOK, EdgeMetrics, handler_of
 from cxone_router.edge.protocol import BODY_TIMED_OUT
 
 log = logging.getLogger(__name__)
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handler = Callable[[Request], Awaitable[Response]]
 CLIENT_CLOSED = 499
 _INTERNAL_ERROR = Response(b'{"status":"error","error":"internal error"}', 500,
@@ -43,12 +39,6 @@ def measured(app: ASGIApp, receive_webhook: Handler, metrics: EdgeMetrics) -> AS
         handler = handler_of(scope["path"])
         status = 0  # what was sent; 0 until the answer starts
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         metrics.in_flight += 1
         try:
             if handler is WEBHOOK and scope["method"] == "POST":
@@ -56,6 +46,12 @@ def measured(app: ASGIApp, receive_webhook: Handler, metrics: EdgeMetrics) -> AS
                 status = response.status_code
                 await response(scope, receive, send)
             else:
+                async def send_and_note(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    await send(message)
+
                 await app(scope, receive, send_and_note)
         except ClientDisconnect:  # or its body was late: the protocol answered 408
             status = status or (408 if scope.get(BODY_TIMED_OUT) else CLIENT_CLOSED)

@@ -34,17 +34,11 @@ HeadCheck = Callable[[Headers], None]
 class Authenticator:
     """`before_body` checks what the headers alone can prove (credentials, a signature's
     form and timestamp), so a stranger is refused before the edge reads the body;
-    `after_body` what needs the body (an HMAC signature); `check` does both."""
+    `after_body` what needs the body (an HMAC signature)."""
 
     before_body: HeadCheck
     after_body: Check | None
     challenge: str
-    header_names: tuple[str, ...]  # each may appear once: two could be read two ways
-
-    def check(self, headers: Headers, body: bytes) -> None:
-        self.before_body(headers)
-        if self.after_body is not None:
-            self.after_body(headers, body)
 
 
 def _single(headers: Headers, name: str, label: str) -> str:
@@ -118,8 +112,7 @@ def _hmac(settings: Settings) -> Authenticator:
                 return
         raise Unauthorized("signature does not match")
 
-    return Authenticator(before_body, after_body, 'HMAC-SHA256 realm="cxone-router"',
-                         (signature_header, timestamp_header))
+    return Authenticator(before_body, after_body, 'HMAC-SHA256 realm="cxone-router"')
 
 
 def _bearer(settings: Settings) -> Authenticator:
@@ -133,7 +126,7 @@ def _bearer(settings: Settings) -> Authenticator:
         if not any(hmac.compare_digest(presented, known) for known in tokens):
             raise Unauthorized("token not accepted")
 
-    return Authenticator(before_body, None, 'Bearer realm="cxone-router"', ("authorization",))
+    return Authenticator(before_body, None, 'Bearer realm="cxone-router"')
 
 
 def _basic(settings: Settings) -> Authenticator:
@@ -153,7 +146,7 @@ def _basic(settings: Settings) -> Authenticator:
         if not any(hmac.compare_digest(presented, known) for known in users):
             raise Unauthorized("credentials not accepted")
 
-    return Authenticator(before_body, None, 'Basic realm="cxone-router"', ("authorization",))
+    return Authenticator(before_body, None, 'Basic realm="cxone-router"')
 
 
 def build_auth(settings: Settings) -> Authenticator | None:
@@ -169,8 +162,3 @@ def build_auth(settings: Settings) -> Authenticator | None:
         return None
     return {"hmac": _hmac, "bearer": _bearer, "basic": _basic}[mode](settings)
 
-
-def build_check(settings: Settings) -> tuple[Check | None, str | None]:
-    """The whole request check and the WWW-Authenticate challenge for the configured mode."""
-    auth = build_auth(settings)
-    return (None, None) if auth is None else (auth.check, auth.challenge)

@@ -9,6 +9,10 @@ app never sees a refused head, and a body that times out wakes the app as a disc
 
 The deadlines cost no timer per request: each connection notes when its head or body
 began, and one sweep a second per server closes the late ones.
+
+It also writes a response's head and its first body part together: uvicorn writes each
+ASGI message as it comes, so a whole answer took two sends (two syscalls, two TCP segments
+for the client to read) where one does.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 Refused = Callable[[int, bytes], None]  # told each refusal's status and URL (as far as read)
 BODY_TIMED_OUT = "cxr.body_timed_out"  # set in the scope of a request whose body was late
@@ -33,6 +37,54 @@ def _answer(status: int, error: str) -> bytes:
     body = b'{"status":"rejected","error":"' + error.encode() + b'"}'
     return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
             b"content-length: %d\r\n\r\n%s" % (status, _REASONS[status], len(body), body))
+
+
+class _Held:
+    """Stands in for a connection's transport while uvicorn writes one ASGI message:
+    keeps what it writes, for `flush` to write at once."""
+
+    __slots__ = ("parts", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def close(self) -> None:  # uvicorn closes after the last body part without keep-alive
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def flush(self) -> None:
+        if self.parts:
+            data = b"".join(self.parts)
+            self.parts.clear()
+            if not self.transport.is_closing():  # the client left: nothing to write to
+                self.transport.write(data)
+
+
+class _JoinedCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, holding what `http.response.start` writes until
+    the next message (the body, or its first part) is written with it. Everything else is
+    uvicorn's own: its checks, its keep-alive and its close. The protocol makes each new
+    cycle one of these (a class, not a closure on the cycle: a closure would be a
+    reference cycle per request, which only the garbage collector frees)."""
+
+    held: _Held  # the connection's: its requests' answers are written one after another
+
+    async def send(self, message: Any) -> None:
+        held = self.held
+        self.transport = held  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = held.transport
+        if message["type"] != "http.response.start":
+            held.flush()
 
 
 def guarded_protocol(header_timeout: float, body_timeout: float, max_header_bytes: int,
@@ -54,6 +106,7 @@ def guarded_protocol(header_timeout: float, body_timeout: float, max_header_byte
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self._held = _Held(transport)
             cls = type(self)
             cls.live.add(self)
             if cls.sweeper is None or cls.sweeper.done():
@@ -85,15 +138,23 @@ def guarded_protocol(header_timeout: float, body_timeout: float, max_header_byte
                 super().data_received(data)
 
         def on_headers_complete(self) -> None:
-            head = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
-            if head > max_header_bytes:
+            # When this head's bytes were counted from its start (not one pipelined behind
+            # an answer still due), their count bounds its size: most heads need no sum.
+            counted = self._head_since is not None and self._received <= max_header_bytes
+            if not counted and max_header_bytes < len(self.url) + sum(
+                    len(n) + len(v) + 4 for n, v in self.headers):
                 self._refuse(431, too_large)  # the app never sees it
                 if self.cycle is None:  # the parser goes on with what followed: ignore it
                     self.cycle = _ANSWERED
                 return
             self._head_since = None
             self._body_since = self.loop.time()
+            previous = self.cycle
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not previous and cycle is not None:  # a new request (not an upgrade)
+                cycle.__class__ = _JoinedCycle  # uvicorn builds the cycle: only its class changes
+                cycle.held = self._held  # type: ignore[attr-defined]
 
         def check_deadlines(self, now: float) -> None:
             if self._head_since is not None:
