@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -35,8 +36,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ folder of a fresh venv the wheel was installed into, as `pip install` does
     it (pip's cache makes it quick)."""
     root = tmp_path_factory.mktemp("wheel")
+    # from a copy of what the image copies: setuptools builds in the source tree (build/),
+    # which must stay the checkout's own
+    sources = root / "sources"
+    for name in ("pyproject.toml", "README.md"):
+        sources.mkdir(exist_ok=True)
+        shutil.copy(REPO_ROOT / name, sources / name)
+    for name in ("pipeline", "agents", "schemas"):
+        shutil.copytree(REPO_ROOT / name, sources / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(root / "dist"), str(REPO_ROOT)], check=True, timeout=300)
+                    str(root / "dist"), str(sources)], check=True, timeout=300)
     wheel = next((root / "dist").glob("cxone_router-*.whl"))
     venv.create(root / "venv", with_pip=False)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "venv" / "bin" / "python"),

@@ -1,1 +1,0 @@
-"""cxone-router: NICE CXone webhooks into clean, deduplicated, per-channel Kafka streams."""

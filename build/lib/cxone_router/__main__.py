@@ -1,3 +1,0 @@
-from cxone_router.cli import main
-
-main()

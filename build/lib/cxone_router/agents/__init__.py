@@ -1,1 +1,0 @@
-"""The Faust app and its agents: ingest (dedup + normalize) and fan-out."""

@@ -1,1 +1,0 @@
-"""`cxone-router bench`: how fast the edge and the pipeline are, measured on real parts."""

@@ -1,1 +1,0 @@
-"""A fake CXone tenant: token endpoint, discovery, webhooks CRUD and fault injection."""

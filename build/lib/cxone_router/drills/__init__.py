@@ -1,1 +1,0 @@
-"""Fault drills on a three-node Apache Kafka cluster: `cxone-router drill`."""

@@ -1,1 +1,0 @@
-"""Kafka plumbing: the embedded broker, topic names, topic creation, client configs."""
