@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from cxone_router.kafka.clients import BROKEN_PRODUCER_ERRORS, REFUSED_RECORD_ERRORS
 from cxone_router.kafka.headers import Headers
+from cxone_router.kafka.partition import murmur2
 from cxone_router.retry import RetryPolicy
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from aiokafka.errors import (
     UnknownError,
 )
 
-from cxone_router.edge.partition import partition_of
 from cxone_router.errors import CxoneRouterError
 from cxone_router.kafka.clients import (
     BROKEN_PRODUCER_ERRORS,
@@ -26,6 +25,7 @@ from cxone_router.kafka.clients import (
 )
 from cxone_router.kafka.diagnose import diagnose
 from cxone_router.kafka.headers import Headers
+from cxone_router.kafka.partition import partition_of
 from cxone_router.kafka.topics import missing_topics
 from cxone_router.retry import RetryPolicy
 from cxone_router.settings import Settings

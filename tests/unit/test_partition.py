@@ -12,7 +12,7 @@ import random
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as reference_murmur2
 
-from cxone_router.edge.partition import murmur2, partition_of
+from cxone_router.kafka.partition import murmur2, partition_of
 
 
 def test_murmur2_equals_the_java_clients_for_every_length_and_tail() -> None:

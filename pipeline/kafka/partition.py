@@ -1,5 +1,6 @@
-"""Which raw partition a webhook's key goes to: Kafka's default partitioner (murmur2 of
-the key, as the Java client and aiokafka compute it), in fewer Python steps.
+"""Which partition a key goes to: Kafka's default partitioner (murmur2 of the key, as the
+Java client and aiokafka compute it), in fewer Python steps. The edge's producer of the raw
+topic and the worker's writer (agents/delivery.py) both use it.
 
 aiokafka's murmur2 reads the key a byte at a time with a mask per step: about 7 µs of the
 edge's CPU per webhook for a 20-35-byte key. This one reads the key's 32-bit words at once
