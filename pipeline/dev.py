@@ -86,9 +86,9 @@ def local_prometheus(stack: Stack, wanted: bool, console: Console) -> Iterator[s
 
 
 # The ports `dev` listens on by default, with what listens there: a default that is taken
-# is replaced by a free port (said in one line); a port the environment names is kept.
-PORTS = (("edge_port", "the edge"), ("edge_admin_port", "the edge's admin port"),
-         ("metrics_port", "the worker's /metrics"),
+# is replaced by a free port (said in one line); a port the environment names is kept (the
+# edge's admin port has no default: only a named one is ever used).
+PORTS = (("edge_port", "the edge"), ("metrics_port", "the worker's /metrics"),
          ("embedded_broker_port", "the embedded broker"))
 
 
