@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -64,3 +66,16 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
         if marker in line:
             return "".join(seen)
     raise AssertionError(f"no {marker!r} within {timeout} s; output:\n{''.join(seen)}")
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Ctrl-C, as a user stops `dev`, and its output after that. When it does not stop
+    within `timeout` seconds, its whole process group is killed and the test fails."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return rest

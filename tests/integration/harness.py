@@ -6,6 +6,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,10 +53,12 @@ def running(broker: Broker | None, **overrides: str) -> Iterator[Stack]:
         stack.stop_all()
 
 
-def edge_only(broker: Broker | None, **overrides: str) -> Iterator[Stack]:
+def edge_only(broker: Broker | None, log_dir: Path | None = None,
+              **overrides: str) -> Iterator[Stack]:
     """For a fixture to `yield from`: an edge (no worker) on `broker`, or on an embedded
-    broker of its own for None."""
+    broker of its own for None; each process's output in `log_dir`, when given."""
     stack = make_stack(broker, **overrides)
+    stack.log_dir = log_dir
     try:
         stack.start_broker()  # with an outside broker, only where it is
         stack.ensure_topics()

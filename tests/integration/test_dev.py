@@ -19,7 +19,7 @@ from cxone_router.observability import rules
 from cxone_router.observability.slo import load_slos
 from cxone_router.samples import brief
 from cxone_router.settings import REPO_ROOT
-from tests.waiting import read_until, wait_until
+from tests.waiting import interrupt, read_until, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +33,6 @@ def _dev(*args: str, **env: str) -> subprocess.Popen[str]:
                             cwd=REPO_ROOT, start_new_session=True)
 
 
-
-def _interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    """Ctrl-C, as a user stops dev; its output after that. Killed if it does not stop."""
-    proc.send_signal(signal.SIGINT)
-    try:
-        rest, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return rest
 
 def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
     proc = _dev("--prometheus", CXR_EMBEDDED_BROKER_PORT="0",
@@ -67,7 +56,7 @@ def test_dev_with_prometheus_scrapes_everything_and_stops_cleanly() -> None:
         expected = rules.rules(load_slos(REPO_ROOT / "schemas"))["groups"]
         assert sorted(g["name"] for g in loaded) == sorted(g["name"] for g in expected)
     finally:
-        rest = _interrupt(proc)
+        rest = interrupt(proc)
     assert proc.returncode == 0, rest
     assert "no process left behind" in rest
     if prometheus:
@@ -85,7 +74,7 @@ def test_dev_on_apache_kafka_runs_the_demo_and_leaves_no_broker_behind() -> None
         folder = re.search(r"logs in (\S+)", shown)
         assert folder, shown
     finally:
-        rest = _interrupt(proc, timeout=90)
+        rest = interrupt(proc, timeout=90)
     assert proc.returncode == 0, rest
     assert "no process left behind" in rest
     assert not os.path.exists(folder[1])  # its data and logs went with it
@@ -130,7 +119,7 @@ def test_dev_restarts_a_worker_that_dies_and_it_processes_again() -> None:
         # back on its port, and it processes what the edge accepts
         wait_until(processes_an_event, "the restarted worker processes events", every=1)
     finally:
-        rest = _interrupt(proc)
+        rest = interrupt(proc)
     assert proc.returncode == 0, rest
 
 

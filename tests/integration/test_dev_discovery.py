@@ -23,7 +23,7 @@ import pytest
 
 from cxone_router.devstack import stack_file
 from cxone_router.settings import REPO_ROOT
-from tests.waiting import read_until, wait_until
+from tests.waiting import interrupt, read_until, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -77,13 +77,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert second.returncode != 0 and "already running" in second.stderr, second
         assert "Traceback" not in second.stderr, second.stderr
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            rest, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        rest = interrupt(proc)
     assert "no process left behind" in rest, rest
     assert not stack_file().exists()  # no later command takes a dead stack for a live one
 

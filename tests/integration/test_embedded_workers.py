@@ -27,7 +27,7 @@ from cxone_router.drills.figures import read_outputs
 from cxone_router.drills.traffic import DrillTraffic
 from cxone_router.observability.scrape import parse
 from cxone_router.stack import Stack
-from tests.integration.harness import make_stack, read_all, wait_caught_up
+from tests.integration.harness import edge_only, read_all, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -41,17 +41,9 @@ RATE = 300.0
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """An embedded broker of its own, an edge, no worker yet. Session timeout 3 s, as the
     drills run: a killed worker's partitions move on sooner."""
-    running = make_stack(None, CXR_PARTITIONS=str(PARTITIONS),
+    # each process's output in tmp_path, for a failure's message
+    yield from edge_only(None, tmp_path, CXR_PARTITIONS=str(PARTITIONS),
                          CXR_SESSION_TIMEOUT_SECONDS="3")
-    running.log_dir = tmp_path  # each process's output, for a failure's message
-    try:
-        running.start_broker()
-        running.ensure_topics()
-        running.start_edge()
-        running.wait_edge_ready()
-        yield running
-    finally:
-        running.stop_all()
 
 
 def test_joins_leaves_and_kills_stop_no_other_worker_and_lose_nothing(stack: Stack) -> None:

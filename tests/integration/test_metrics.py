@@ -27,6 +27,7 @@ from cxone_router.samples import brief
 from cxone_router.stack import Stack
 from tests.integration.harness import (
     Broker,
+    edge_only,
     make_stack,
     post,
     read_all,
@@ -140,14 +141,7 @@ async def test_the_worker_reports_its_group_and_lag_for_every_partition(stack: S
 
 @pytest.fixture
 def capped_edge(broker: Broker) -> Iterator[Stack]:
-    running = make_stack(broker, CXR_EDGE_MAX_CONNECTIONS="3")
-    try:
-        running.ensure_topics()
-        running.start_edge()
-        running.wait_edge_ready()
-        yield running
-    finally:
-        running.stop_all()
+    yield from edge_only(broker, CXR_EDGE_MAX_CONNECTIONS="3")
 
 
 def test_uvicorns_own_503s_are_counted(capped_edge: Stack) -> None:

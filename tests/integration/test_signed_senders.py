@@ -10,7 +10,6 @@ import itertools
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from cxone_router.simulate.profiles import Profile
 from cxone_router.simulate.runner import run_simulation
 from cxone_router.stack import Stack
 from tests.integration.harness import make_stack, read
-from tests.waiting import read_until
+from tests.waiting import interrupt, read_until
 
 pytestmark = pytest.mark.integration
 SECRETS = "senders-secret-1,senders-secret-2"
@@ -149,12 +148,7 @@ def test_dev_demo_signs_its_posts_and_reports_them_arrived() -> None:
     try:
         shown = read_until(proc, "Serving", 120)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            rest, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            rest, _ = proc.communicate()
+        rest = interrupt(proc)
     text = shown + rest
     assert "Serving" in text, text
     # a 401 answer, not those digits inside a port number (40171 failed this once)
