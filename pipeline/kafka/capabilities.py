@@ -9,17 +9,16 @@ thing an idempotent producer sends) now decides.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaError, UnknownError, UnsupportedVersionError
+from aiokafka.errors import UnknownError, UnsupportedVersionError
 from aiokafka.protocol.transaction import InitProducerIdRequest
 
 from cxone_router.kafka.clients import Connection
+from cxone_router.kafka.diagnose import PROBE_TIMEOUT_SECONDS, first_answer, host_port
 from cxone_router.settings import Settings
 
-PROBE_TIMEOUT_SECONDS = 10.0
 # What a broker answers that cannot give out producer ids (the embedded one answers
 # UnknownError). Anything else, an authorization error included, means it can: the
 # producer then says what is wrong itself.
@@ -33,8 +32,7 @@ async def serves_idempotence(kafka: Connection,
     options = kafka.security.client_options()
 
     async def ask(address: str) -> bool:
-        host, _, port = address.strip().rpartition(":")
-        conn = await create_conn(host.strip("[]"), int(port),
+        conn = await create_conn(*host_port(address),
                                  request_timeout_ms=int(timeout * 1000), **options)
         try:
             response = await conn.send(InitProducerIdRequest(None, 60_000))
@@ -43,18 +41,8 @@ async def serves_idempotence(kafka: Connection,
                 conn.close()
         return response.error_code not in CANNOT
 
-    async def first_answer() -> bool | None:
-        for address in kafka.bootstrap.split(","):
-            try:
-                return await ask(address)
-            except (KafkaError, OSError, ValueError):
-                continue
-        return None
-
-    try:
-        return await asyncio.wait_for(first_answer(), timeout)
-    except TimeoutError:
-        return None
+    answered, served = await first_answer(kafka, ask, timeout)
+    return served if answered else None
 
 
 async def with_capabilities(settings: Settings, kafka: Connection) -> Settings:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
@@ -31,6 +32,7 @@ PROBE_TIMEOUT_SECONDS = 10.0
 # How long a command's client tries to reach the brokers before saying it could not.
 CONNECT_TIMEOUT_SECONDS = 15.0
 CREDENTIALS = "CXR_KAFKA_SASL_USERNAME and CXR_KAFKA_SASL_PASSWORD"
+T = TypeVar("T")
 
 
 class KafkaSecurityError(ConfigurationError):
@@ -61,7 +63,7 @@ class BrokerUnreachableError(CxoneRouterError):
     retriable = True
 
 
-def _host_port(address: str) -> tuple[str, int]:
+def host_port(address: str) -> tuple[str, int]:
     host, _, port = address.strip().rpartition(":")
     return host.strip("[]"), int(port)
 
@@ -69,7 +71,7 @@ def _host_port(address: str) -> tuple[str, int]:
 def explain(exc: BaseException, kafka: Connection, address: str) -> str | None:
     """One line for an error that a setting causes; None for one a retry may cure."""
     security = kafka.security
-    host = _host_port(address)[0]
+    host = host_port(address)[0]
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
             return (f"the certificate of the broker at {address} is not for {host!r}: dial "
@@ -111,7 +113,7 @@ class _NoAnswer(Exception):
 async def _probe(kafka: Connection, address: str, timeout: float) -> str | None:
     """Connect (TLS, SASL) and ask for metadata: a problem's line, or None; `_NoAnswer`
     when nothing listens there."""
-    host, port = _host_port(address)
+    host, port = host_port(address)
     options = kafka.security.client_options()
     try:
         conn = await asyncio.wait_for(
@@ -137,14 +139,14 @@ async def _probe(kafka: Connection, address: str, timeout: float) -> str | None:
     return None
 
 
-async def probe(kafka: Connection, timeout: float = PROBE_TIMEOUT_SECONDS
-                ) -> tuple[bool, str | None]:
-    """Whether a broker answered, and the line saying what to fix when it refused how we
-    connect. The first bootstrap address that answers decides; `timeout` bounds it all."""
-    async def first_answer() -> tuple[bool, str | None]:
+async def first_answer(kafka: Connection, ask: Callable[[str], Awaitable[T]],
+                       timeout: float) -> tuple[bool, T | None]:
+    """`ask` each bootstrap address in turn until one answers: (True, its answer), or
+    (False, None) when none does within `timeout` (a ConfigurationError stops it)."""
+    async def in_turn() -> tuple[bool, T | None]:
         for address in kafka.bootstrap.split(","):
             try:
-                return True, await _probe(kafka, address, timeout)
+                return True, await ask(address)
             except ConfigurationError:
                 raise
             except Exception:  # noqa: BLE001 - nothing there, or a probe gone wrong
@@ -152,9 +154,16 @@ async def probe(kafka: Connection, timeout: float = PROBE_TIMEOUT_SECONDS
         return False, None
 
     try:
-        return await asyncio.wait_for(first_answer(), timeout)
+        return await asyncio.wait_for(in_turn(), timeout)
     except TimeoutError:
         return False, None
+
+
+async def probe(kafka: Connection, timeout: float = PROBE_TIMEOUT_SECONDS
+                ) -> tuple[bool, str | None]:
+    """Whether a broker answered, and the line saying what to fix when it refused how we
+    connect. The first bootstrap address that answers decides; `timeout` bounds it all."""
+    return await first_answer(kafka, lambda address: _probe(kafka, address, timeout), timeout)
 
 
 async def diagnose(kafka: Connection, timeout: float = PROBE_TIMEOUT_SECONDS) -> str | None:
