@@ -163,6 +163,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         metrics.dedup_keys.set(len(dedup))
 
     app.cxr_metrics = metrics  # type: ignore[attr-defined]
+    app.cxr_routes = routes  # type: ignore[attr-defined]
     return app
 
 
@@ -186,7 +187,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
         log.warning("CXR_PROCESSING_GUARANTEE=exactly_once, but this broker cannot do "
                     "transactions (the embedded one, or CXR_KAFKA_IDEMPOTENCE=false): "
                     "running at_least_once")
-    warn_of_the_dev_key(settings, load_routes(settings.schemas_dir))
+    warn_of_the_dev_key(settings, app.cxr_routes)  # type: ignore[attr-defined]
     worker = Worker(
         app,
         loglevel=settings.log_level,
